@@ -1,0 +1,42 @@
+/* Zone image builder: parsed zones -> semantic checks -> one image in memory.
+ *
+ * Used by zonejet-compile (which writes the image to a file) and by zonejetd for --zones (which
+ * opens it straight from memory). Not for the query path: it allocates freely. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct zj_builder zj_builder_t;
+
+typedef struct zj_build_opts {
+    FILE *diag;            /* diagnostics; NULL = stderr */
+    unsigned max_errors;   /* stop reporting after this many; 0 = 20 */
+    size_t max_file_bytes; /* zone file size limit; 0 = 1 GiB */
+    bool quiet;            /* no warnings */
+    uint64_t seed;         /* index hash seed; 0 = the fixed default (reproducible images) */
+} zj_build_opts_t;
+
+/** New builder; opts may be NULL for defaults. Aborts on out-of-memory (tools and start-up). */
+zj_builder_t *zj_builder_new(const zj_build_opts_t *opts);
+
+void zj_builder_free(zj_builder_t *b);
+
+/** Parse one zone file into the builder; origin (wire) may be NULL (then $ORIGIN or the SOA
+ *  owner). Errors are reported as "file:line: reason". Returns 0 or ZJ_EZONE. */
+int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin);
+
+/** The same for zone text in memory (tests, fuzzing); name is used in diagnostics. */
+int zj_builder_add_text(zj_builder_t *b, const char *name, const char *text, size_t len,
+                        const uint8_t *origin);
+
+/** Check every zone and lay out the image. On success *out is a malloc'd, 8-byte aligned
+ *  buffer of *out_len bytes owned by the caller. Returns 0, or ZJ_EZONE if any error was
+ *  reported (by this call or an earlier add), with nothing allocated. */
+int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len);
+
+/** Errors and warnings reported so far. */
+unsigned zj_builder_errors(const zj_builder_t *b);
+unsigned zj_builder_warnings(const zj_builder_t *b);

@@ -1,0 +1,683 @@
+/* The answer path: parse, find the zone, resolve (RFC 1034 §4.3.2), copy precompiled RRsets.
+ *
+ * Each RRset in the image is already in response wire format with a compression pointer to the
+ * question name as its owner, so an answer for the query name is one memcpy; other owners
+ * (CNAME targets, the zone apex, glue) get their pointer patched per RR. Names are compressed
+ * only against the question and against names this response wrote in full (a 64-entry table,
+ * below); RDATA names stay as the image has them (uncompressed), which costs a few bytes per
+ * NS/MX/CNAME and saves all per-query name encoding.
+ *
+ * Size rules: the whole response is built against a limit (512, the EDNS size the client sent
+ * capped at ours, or 65535 on TCP) with room reserved for our OPT. An answer or authority RRset
+ * that does not fit sets TC and ends the message (whole RRsets only, RFC 2181 §9); an
+ * additional RRset that does not fit is left out, except glue a referral needs (RFC 9471).
+ *
+ * Nothing here allocates, locks, logs or makes a system call. */
+#include "dns/answer.h"
+
+#include <string.h>
+
+#include "dns/query.h"
+#include "zonejet/dname.h"
+#include "zonejet/wire.h"
+#include "zonejet/zone.h"
+#include "zone/imgset_internal.h"
+
+/* Compression targets per response. Each RRset owner written in full or RDATA target that an
+ * additional record may point at takes one entry; 64 covers a referral with 13 NS names and
+ * their glue, and a full 8-step CNAME chain, with room to spare. A name that finds no free entry
+ * is simply not a compression target. */
+#define COMP_MAX 64
+/* CNAME/DNAME chain bound (RFC 1034 §3.6.2 warns of loops; Knot and NSD stop near here). */
+#define CHAIN_MAX 8
+/* Additional records: at most this many targets per response (bounds the work per query). */
+#define ADDL_MAX 32
+/* "keep the TTLs of the image" for put_rrset's ttl argument (TTLs are below 2^31, RFC 2181 §8) */
+#define TTL_KEEP 0xFFFFFFFFu
+
+typedef struct resp {
+    uint8_t *buf;
+    size_t pos;
+    size_t limit; /* message size limit minus the room reserved for our OPT */
+    uint16_t an, ns, ar;
+    bool tc;
+    const zj_qname_t *q; /* the question name (lower case), written at offset 12 */
+    uint8_t n_comp;
+    uint16_t comp_off[COMP_MAX]; /* offsets of uncompressed names inside buf */
+} resp_t;
+
+void zj_answer_cfg_default(zj_answer_cfg_t *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->edns_payload = 1232;
+}
+
+void zj_responder_init(zj_responder_t *r, const zj_answer_cfg_t *cfg, uint64_t seed)
+{
+    memset(r, 0, sizeof(*r));
+    r->cfg = cfg;
+    r->rng[0] = seed ^ 0x9E3779B97F4A7C15ull;
+    r->rng[1] = (seed << 1) | 1;
+}
+
+static inline uint8_t lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+/* Equality of a lower-case name with an uncompressed name in the response. */
+static bool name_eq_at(const uint8_t *lname, size_t len, const uint8_t *at, size_t avail)
+{
+    if (len > avail) {
+        return false;
+    }
+    for (size_t i = 0; i < len;) {
+        uint8_t l = lname[i];
+        if (at[i] != l) {
+            return false;
+        }
+        i++;
+        for (uint8_t k = 0; k < l; k++, i++) {
+            if (lower(at[i]) != lname[i]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* A compression pointer to an existing copy of lname in the response, or 0. */
+static uint16_t find_ptr(const resp_t *r, const uint8_t *lname, size_t len)
+{
+    const zj_qname_t *q = r->q;
+    if (len <= q->len) {
+        size_t off = (size_t)q->len - len;
+        /* a suffix of the question name starts at a label boundary */
+        for (int k = 0; k <= q->labels; k++) {
+            if (q->off[k] == off) {
+                if (memcmp(q->name + off, lname, len) == 0) {
+                    return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + off));
+                }
+                break;
+            }
+            if (q->off[k] > off) {
+                break;
+            }
+        }
+    }
+    for (uint8_t i = 0; i < r->n_comp; i++) {
+        uint16_t o = r->comp_off[i];
+        if (name_eq_at(lname, len, r->buf + o, r->pos - o)) {
+            return (uint16_t)(0xC000u | o);
+        }
+    }
+    return 0;
+}
+
+static void comp_add(resp_t *r, size_t off)
+{
+    if (r->n_comp < COMP_MAX && off < 0x3FFF) {
+        r->comp_off[r->n_comp++] = (uint16_t)off;
+    }
+}
+
+/* Offset of the name in RDATA that later records may point at (CNAME/NS/MX/SRV), or -1. */
+static int rdata_name_off(uint16_t type)
+{
+    switch (type) {
+    case ZJ_T_CNAME:
+    case ZJ_T_NS:
+    case ZJ_T_DNAME:
+        return 0;
+    case ZJ_T_MX:
+        return 2;
+    case ZJ_T_SRV:
+        return 6;
+    default:
+        return -1;
+    }
+}
+
+/* Append one RRset with owner lname (lower case). Returns false, writing nothing, when it does
+ * not fit. ttl_override other than TTL_KEEP replaces every RR's TTL (negative answers' SOA). */
+static bool put_rrset(resp_t *r, const zj_image_t *img, uint32_t rrset, const uint8_t *lname,
+                      size_t lname_len, uint32_t ttl_override)
+{
+    const zj_img_rrset_d *rs = &img->rrsets[rrset];
+    const uint8_t *w = img->wire + rs->wire_off;
+    uint16_t ptr = find_ptr(r, lname, lname_len);
+    size_t need = ptr ? rs->wire_len : rs->wire_len - 2 + lname_len;
+    if (r->pos + need > r->limit) {
+        return false;
+    }
+    size_t start = r->pos;
+    if (ptr == 0xC00C) {
+        memcpy(r->buf + r->pos, w, rs->wire_len); /* the fast path: owner is the question */
+        r->pos += rs->wire_len;
+    } else {
+        size_t i = 0;
+        for (uint16_t k = 0; k < rs->n_rr; k++) {
+            size_t rrlen = 10u + zj_be16(w + i + 10);
+            if (ptr == 0) {
+                /* first RR writes the owner in full; later ones point at it when they can */
+                if (r->pos + lname_len + rrlen > r->limit) {
+                    r->pos = start;
+                    return false;
+                }
+                memcpy(r->buf + r->pos, lname, lname_len);
+                if (r->pos < 0x3FFF) {
+                    ptr = (uint16_t)(0xC000u | r->pos);
+                    comp_add(r, r->pos);
+                }
+                r->pos += lname_len;
+            } else {
+                if (r->pos + 2 + rrlen > r->limit) {
+                    r->pos = start;
+                    return false;
+                }
+                zj_put16(r->buf + r->pos, ptr);
+                r->pos += 2;
+            }
+            memcpy(r->buf + r->pos, w + i + 2, rrlen);
+            r->pos += rrlen;
+            i += 2 + rrlen;
+        }
+    }
+    /* second pass over what we wrote: TTL override and compression targets in RDATA */
+    int noff = rdata_name_off(rs->type);
+    if (ttl_override != TTL_KEEP || noff >= 0) {
+        size_t p = start;
+        for (uint16_t k = 0; k < rs->n_rr; k++) {
+            /* skip the owner: a pointer (2 bytes) or a full name */
+            if ((r->buf[p] & 0xC0) == 0xC0) {
+                p += 2;
+            } else {
+                p += (size_t)zj_dname_len(r->buf + p, r->pos - p);
+            }
+            if (ttl_override != TTL_KEEP) {
+                zj_put32(r->buf + p + 4, ttl_override);
+            }
+            size_t rdlen = zj_be16(r->buf + p + 8);
+            if (noff >= 0 && rdlen > (size_t)noff) {
+                comp_add(r, p + 10 + (size_t)noff);
+            }
+            p += 10 + rdlen;
+        }
+    }
+    return true;
+}
+
+/* Answer/authority RRset: on overflow set TC (the message ends here). */
+static bool put_section(resp_t *r, uint16_t *count, const zj_image_t *img, uint32_t rrset,
+                        const uint8_t *lname, size_t len, uint32_t ttl_override)
+{
+    if (r->tc) {
+        return false;
+    }
+    if (!put_rrset(r, img, rrset, lname, len, ttl_override)) {
+        r->tc = true;
+        return false;
+    }
+    *count = (uint16_t)(*count + img->rrsets[rrset].n_rr);
+    return true;
+}
+
+static void put_node_rrset(resp_t *r, uint16_t *count, const zj_image_t *img, uint32_t node,
+                           uint32_t rrset)
+{
+    const zj_img_node_d *n = &img->nodes[node];
+    put_section(r, count, img, rrset, img->names + n->name_off, n->name_len, TTL_KEEP);
+}
+
+/* The zone's SOA in authority with the negative TTL (RFC 2308 §3, §5). */
+static void put_soa(resp_t *r, const zj_image_t *img, uint32_t zone)
+{
+    const zj_img_zone_d *z = &img->zones[zone];
+    const zj_img_node_d *a = &img->nodes[z->apex_node];
+    if (r->tc) {
+        return;
+    }
+    if (!put_rrset(r, img, z->soa_rrset, img->names + a->name_off, a->name_len, z->neg_ttl)) {
+        r->tc = true;
+        return;
+    }
+    r->ns = (uint16_t)(r->ns + img->rrsets[z->soa_rrset].n_rr);
+}
+
+/* A and AAAA of the targets of an RRset into additional. With required (referral glue below
+ * the cut, RFC 9471 §3), overflow sets TC; otherwise it silently leaves records out. */
+static void put_additional(resp_t *r, const zj_image_t *img, uint32_t rrset, uint32_t cut)
+{
+    const zj_img_rrset_d *rs = &img->rrsets[rrset];
+    uint32_t seen[ADDL_MAX];
+    unsigned n_seen = 0;
+    for (uint16_t i = 0; i < rs->n_addl && n_seen < ADDL_MAX; i++) {
+        uint32_t t = img->addl[rs->addl_off + i];
+        bool dup = false;
+        for (unsigned k = 0; k < n_seen; k++) {
+            dup |= seen[k] == t;
+        }
+        if (dup) {
+            continue;
+        }
+        seen[n_seen++] = t;
+        const zj_img_node_d *tn = &img->nodes[t];
+        bool required = false;
+        if (cut != ZJ_IMG_NONE) {
+            const zj_img_node_d *cn = &img->nodes[cut];
+            required = zj_dname_is_sub(img->names + tn->name_off, img->names + cn->name_off);
+        }
+        static const uint16_t types[2] = {ZJ_T_A, ZJ_T_AAAA};
+        for (int k = 0; k < 2; k++) {
+            uint32_t ar = zj_node_find_rrset(img, t, types[k]);
+            if (ar == ZJ_IMG_NONE) {
+                continue;
+            }
+            if (put_rrset(r, img, ar, img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
+                r->ar = (uint16_t)(r->ar + img->rrsets[ar].n_rr);
+            } else if (required) {
+                r->tc = true;
+            }
+        }
+    }
+}
+
+/* RFC 8482 §4.1: over UDP answer ANY with one RRset; over TCP with all of them. */
+static void answer_any(resp_t *r, const zj_image_t *img, uint32_t node, const uint8_t *lname,
+                       size_t len, bool is_tcp)
+{
+    const zj_img_node_d *n = &img->nodes[node];
+    for (uint32_t i = n->rrset_first; i < n->rrset_first + n->n_rrsets; i++) {
+        if (img->rrsets[i].type == ZJ_T_RRSIG) {
+            continue;
+        }
+        put_section(r, &r->an, img, i, lname, len, TTL_KEEP);
+        if (!is_tcp) {
+            break;
+        }
+    }
+}
+
+/* DNAME substitution (RFC 6672 §2.2): qname = prefix + owner  ->  prefix + target.
+ * Returns the new name's length, or 0 if it would exceed 255 bytes (YXDOMAIN). */
+static size_t dname_substitute(const zj_qname_t *q, const zj_image_t *img, uint32_t node,
+                               uint32_t rrset, uint8_t *out)
+{
+    const zj_img_node_d *n = &img->nodes[node];
+    const zj_img_rrset_d *rs = &img->rrsets[rrset];
+    const uint8_t *target = img->wire + rs->wire_off + 12;
+    size_t tlen = zj_be16(target - 2);
+    size_t prefix = q->off[q->labels - n->labels];
+    if (prefix + tlen > ZJ_DNS_MAX_NAME) {
+        return 0;
+    }
+    memcpy(out, q->name, prefix);
+    memcpy(out + prefix, target, tlen);
+    return prefix + tlen;
+}
+
+/* Write a synthesized CNAME (owner lname -> target) with the DNAME's TTL. */
+static bool put_synth_cname(resp_t *r, const uint8_t *lname, size_t len, uint32_t ttl,
+                            const uint8_t *target, size_t tlen)
+{
+    uint16_t ptr = find_ptr(r, lname, len);
+    size_t need = (ptr ? 2 : len) + 10 + tlen;
+    if (r->tc || r->pos + need > r->limit) {
+        r->tc = true;
+        return false;
+    }
+    if (ptr) {
+        zj_put16(r->buf + r->pos, ptr);
+        r->pos += 2;
+    } else {
+        memcpy(r->buf + r->pos, lname, len);
+        r->pos += len;
+    }
+    zj_put16(r->buf + r->pos, ZJ_T_CNAME);
+    zj_put16(r->buf + r->pos + 2, ZJ_C_IN);
+    zj_put32(r->buf + r->pos + 4, ttl);
+    zj_put16(r->buf + r->pos + 8, (uint16_t)tlen);
+    r->pos += 10;
+    comp_add(r, r->pos);
+    memcpy(r->buf + r->pos, target, tlen);
+    r->pos += tlen;
+    r->an++;
+    return true;
+}
+
+/* Find the serving zone: the deepest apex that is a suffix of the name, across all images.
+ * For DS at an apex, the parent's zone answers if it is served (RFC 4035 §3.1.4.1). */
+static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtype,
+                      const zj_image_t **img_out, uint32_t *zone_out)
+{
+    int best = -1;
+    for (size_t i = 0; i < set->n_images; i++) {
+        const zj_image_t *img = set->images[i];
+        int labels = 0;
+        uint32_t z = zj_image_find_zone(img, q, false, &labels);
+        if (z != ZJ_IMG_NONE && qtype == ZJ_T_DS && labels == q->labels) {
+            int pl = 0;
+            uint32_t pz = zj_image_find_zone(img, q, true, &pl);
+            if (pz != ZJ_IMG_NONE) {
+                z = pz;
+                labels = pl;
+            }
+        }
+        if (z != ZJ_IMG_NONE && labels > best) {
+            best = labels;
+            *img_out = img;
+            *zone_out = z;
+        }
+    }
+    return best >= 0;
+}
+
+/* RFC 1034 §4.3.2 from step 3, following CNAME and DNAME within the zone. Returns the rcode. */
+static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qname_t *q0,
+                   uint16_t qtype, bool is_tcp, bool *aa, zj_answer_stats_t *st)
+{
+    zj_qname_t qbuf;
+    const zj_qname_t *q = q0;
+    const uint8_t *apex = img->names + img->zones[zone].name_off;
+    uint32_t visited[CHAIN_MAX];
+    for (int step = 0; step <= CHAIN_MAX; step++) {
+        zj_lookup_t lk;
+        zj_zone_lookup(img, zone, q, qtype, &lk);
+        if (qtype == ZJ_T_ANY && (lk.kind == ZJ_LOOKUP_NODATA || lk.kind == ZJ_LOOKUP_CNAME) &&
+            img->nodes[lk.node].n_rrsets > 0) {
+            answer_any(r, img, lk.node, q->name, q->len, is_tcp);
+            return ZJ_RCODE_NOERROR;
+        }
+        switch (lk.kind) {
+        case ZJ_LOOKUP_EXACT:
+            put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP);
+            if (!r->tc && img->rrsets[lk.rrset].n_addl > 0) {
+                put_additional(r, img, lk.rrset, ZJ_IMG_NONE);
+            }
+            return ZJ_RCODE_NOERROR;
+        case ZJ_LOOKUP_NODATA:
+            put_soa(r, img, zone);
+            return ZJ_RCODE_NOERROR;
+        case ZJ_LOOKUP_NXDOMAIN:
+            put_soa(r, img, zone); /* RFC 6604: rcode is that of the last name in a chain */
+            return ZJ_RCODE_NXDOMAIN;
+        case ZJ_LOOKUP_DELEG:
+            if (step == 0) {
+                *aa = false; /* a referral is not authoritative (RFC 1034 §4.3.2 step 3b) */
+                st->referrals++;
+            }
+            put_node_rrset(r, &r->ns, img, lk.node, lk.rrset);
+            if (!r->tc) {
+                put_additional(r, img, lk.rrset, lk.node);
+            }
+            return ZJ_RCODE_NOERROR;
+        case ZJ_LOOKUP_CNAME: {
+            if (!put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP)) {
+                return ZJ_RCODE_NOERROR;
+            }
+            for (int k = 0; k < step; k++) {
+                if (visited[k] == lk.node) {
+                    return ZJ_RCODE_NOERROR; /* loop: stop with what we have */
+                }
+            }
+            if (step < CHAIN_MAX) {
+                visited[step] = lk.node;
+            }
+            const zj_img_rrset_d *rs = &img->rrsets[lk.rrset];
+            const uint8_t *target = img->wire + rs->wire_off + 12;
+            size_t tlen = zj_be16(target - 2);
+            zj_qname_init(&qbuf, target, tlen);
+            if (!zj_dname_is_sub(qbuf.name, apex)) {
+                return ZJ_RCODE_NOERROR; /* out of zone: the resolver follows it */
+            }
+            q = &qbuf;
+            break;
+        }
+        case ZJ_LOOKUP_DNAME: {
+            const zj_img_node_d *dn = &img->nodes[lk.node];
+            if (!put_section(r, &r->an, img, lk.rrset, img->names + dn->name_off, dn->name_len,
+                             TTL_KEEP)) {
+                return ZJ_RCODE_NOERROR;
+            }
+            uint8_t target[ZJ_DNS_MAX_NAME];
+            size_t tlen = dname_substitute(q, img, lk.node, lk.rrset, target);
+            if (tlen == 0) {
+                return 6; /* YXDOMAIN (RFC 6672 §2.2) */
+            }
+            uint32_t ttl = zj_be32(img->wire + img->rrsets[lk.rrset].wire_off + 6);
+            if (!put_synth_cname(r, q->name, q->len, ttl, target, tlen)) {
+                return ZJ_RCODE_NOERROR;
+            }
+            zj_qname_init(&qbuf, target, tlen);
+            if (!zj_dname_is_sub(qbuf.name, apex)) {
+                return ZJ_RCODE_NOERROR;
+            }
+            q = &qbuf;
+            break;
+        }
+        default:
+            return ZJ_RCODE_SERVFAIL;
+        }
+    }
+    return ZJ_RCODE_NOERROR; /* chain longer than CHAIN_MAX: stop with what we have */
+}
+
+/* CH-class identity queries (RFC 4892 §2, and the BIND names operators expect). */
+static int answer_chaos(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t *qp,
+                        const zj_qname_t *q)
+{
+    static const uint8_t version_bind[] = "\7version\4bind";
+    static const uint8_t version_server[] = "\7version\6server";
+    static const uint8_t id_server[] = "\2id\6server";
+    static const uint8_t hostname_bind[] = "\10hostname\4bind";
+    const char *text = NULL;
+    if (qp->qtype != ZJ_T_TXT && qp->qtype != ZJ_T_ANY) {
+        return ZJ_RCODE_REFUSED;
+    }
+    if ((q->len == sizeof(version_bind) && memcmp(q->name, version_bind, q->len) == 0) ||
+        (q->len == sizeof(version_server) && memcmp(q->name, version_server, q->len) == 0)) {
+        text = cfg->version;
+    } else if ((q->len == sizeof(id_server) && memcmp(q->name, id_server, q->len) == 0) ||
+               (q->len == sizeof(hostname_bind) && memcmp(q->name, hostname_bind, q->len) == 0)) {
+        text = cfg->identity;
+    }
+    if (text == NULL) {
+        return ZJ_RCODE_REFUSED;
+    }
+    size_t tl = strlen(text);
+    if (tl > 255) {
+        tl = 255;
+    }
+    if (r->pos + 12 + 1 + tl > r->limit) {
+        r->tc = true;
+        return ZJ_RCODE_NOERROR;
+    }
+    uint8_t *p = r->buf + r->pos;
+    zj_put16(p, 0xC00C);
+    zj_put16(p + 2, ZJ_T_TXT);
+    zj_put16(p + 4, ZJ_C_CH);
+    zj_put32(p + 6, 0);
+    zj_put16(p + 10, (uint16_t)(tl + 1));
+    p[12] = (uint8_t)tl;
+    memcpy(p + 13, text, tl);
+    r->pos += 13 + tl;
+    r->an = 1;
+    return ZJ_RCODE_NOERROR;
+}
+
+/* Room our OPT needs: 11 bytes of RR, plus NSID and ECS options when we will send them. */
+static size_t opt_size(const zj_answer_cfg_t *cfg, const zj_query_t *qp)
+{
+    size_t n = 11;
+    if (qp->nsid_requested && cfg->nsid != NULL) {
+        n += 4 + cfg->nsid_len;
+    }
+    if (qp->has_ecs) {
+        n += 4 + 4 + qp->ecs_addr_len;
+    }
+    return n;
+}
+
+static void put_opt(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t *qp, int rcode)
+{
+    uint8_t *p = r->buf + r->pos;
+    p[0] = 0; /* root owner */
+    zj_put16(p + 1, ZJ_T_OPT);
+    zj_put16(p + 3, cfg->edns_payload);
+    uint32_t ttl = ((uint32_t)(rcode >> 4) << 24) | (qp->edns_do ? ZJ_EDNS_DO : 0);
+    zj_put32(p + 5, ttl);
+    size_t o = 11;
+    if (qp->nsid_requested && cfg->nsid != NULL) {
+        zj_put16(p + o, ZJ_EDNS_OPT_NSID);
+        zj_put16(p + o + 2, cfg->nsid_len);
+        memcpy(p + o + 4, cfg->nsid, cfg->nsid_len);
+        o += 4u + cfg->nsid_len;
+    }
+    if (qp->has_ecs) {
+        /* RFC 7871 §7.2.1: echo family, source prefix and address; scope 0 = answer does not
+         * depend on the client's network */
+        zj_put16(p + o, ZJ_EDNS_OPT_ECS);
+        zj_put16(p + o + 2, (uint16_t)(4 + qp->ecs_addr_len));
+        zj_put16(p + o + 4, qp->ecs_family);
+        p[o + 6] = qp->ecs_source;
+        p[o + 7] = 0;
+        memcpy(p + o + 8, qp->ecs_addr, qp->ecs_addr_len);
+        o += 8u + qp->ecs_addr_len;
+    }
+    zj_put16(p + 9, (uint16_t)(o - 11));
+    r->pos += o;
+    r->ar++;
+}
+
+/* A response with the header (and the question when it parsed) and nothing else. */
+static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_query_t *qp,
+                           int rcode, uint8_t *out, size_t out_cap)
+{
+    size_t qlen = qp->has_question ? qp->question_end - ZJ_DNS_HEADER_LEN : 0;
+    bool edns = qp->has_edns && rcode != ZJ_RCODE_FORMERR;
+    size_t need = ZJ_DNS_HEADER_LEN + qlen + (edns ? 11 : 0);
+    if (need > out_cap) {
+        return 0;
+    }
+    uint16_t flags = (uint16_t)(ZJ_F_QR | (qp->flags & (ZJ_F_OPCODE_MASK | ZJ_F_RD | ZJ_F_CD)) |
+                                (rcode & 0xF));
+    zj_put16(out, qp->id);
+    zj_put16(out + 2, flags);
+    zj_put16(out + 4, qp->has_question ? 1 : 0);
+    zj_put16(out + 6, 0);
+    zj_put16(out + 8, 0);
+    zj_put16(out + 10, edns ? 1 : 0);
+    memcpy(out + ZJ_DNS_HEADER_LEN, pkt + ZJ_DNS_HEADER_LEN, qlen);
+    size_t pos = ZJ_DNS_HEADER_LEN + qlen;
+    if (edns) {
+        out[pos] = 0;
+        zj_put16(out + pos + 1, ZJ_T_OPT);
+        zj_put16(out + pos + 3, rs->cfg->edns_payload);
+        zj_put32(out + pos + 5, ((uint32_t)(rcode >> 4) << 24) | (qp->edns_do ? ZJ_EDNS_DO : 0));
+        zj_put16(out + pos + 9, 0);
+        pos += 11;
+    }
+    rs->stats.rcode[rcode < 6 ? rcode : 0] += rcode < 6;
+    rs->stats.badvers += rcode == ZJ_RCODE_BADVERS;
+    rs->stats.responses++;
+    return pos;
+}
+
+size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt, size_t len,
+                 const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap)
+{
+    (void)src;
+    zj_query_t qp;
+    rs->stats.queries++;
+    rs->stats.tcp += is_tcp;
+    int st = zj_query_parse(pkt, len, &qp);
+    rs->stats.edns += qp.has_edns;
+    switch (st) {
+    case ZJ_Q_OK:
+        break;
+    case ZJ_Q_DROP:
+        rs->stats.dropped++;
+        return 0;
+    case ZJ_Q_NOTIMP:
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
+    case ZJ_Q_BADVERS:
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_BADVERS, out, out_cap);
+    default:
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
+    }
+    /* Meta-types that are not answered from zone data. Zone transfers are TCP-only (RFC 5936
+     * §4.2); over UDP an AXFR is FORMERR. */
+    if (qp.qtype == ZJ_T_AXFR || qp.qtype == ZJ_T_IXFR) {
+        return answer_error(rs, pkt, &qp, is_tcp ? ZJ_RCODE_REFUSED : ZJ_RCODE_FORMERR, out,
+                            out_cap);
+    }
+    if (qp.qtype == ZJ_T_OPT) {
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
+    }
+    if (qp.qtype == ZJ_T_MAILA || qp.qtype == ZJ_T_MAILB) {
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
+    }
+
+    /* size limit: RFC 1035 §4.2.1 (512), RFC 6891 §6.2.5 (the smaller of theirs and ours) */
+    size_t limit = ZJ_DNS_UDP_MIN;
+    if (is_tcp) {
+        limit = ZJ_DNS_MAX_MSG;
+    } else if (qp.has_edns) {
+        limit = qp.udp_size < rs->cfg->edns_payload ? qp.udp_size : rs->cfg->edns_payload;
+        if (limit < ZJ_DNS_UDP_MIN) {
+            limit = ZJ_DNS_UDP_MIN;
+        }
+    }
+    if (limit > out_cap) {
+        limit = out_cap;
+    }
+    size_t reserve = qp.has_edns ? opt_size(rs->cfg, &qp) : 0;
+    if (qp.question_end + reserve > limit) {
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
+    }
+
+    zj_qname_t q;
+    zj_qname_init(&q, qp.qname, qp.qname_len);
+    resp_t r;
+    r.buf = out;
+    r.pos = qp.question_end;
+    r.limit = limit - reserve;
+    r.an = r.ns = r.ar = 0;
+    r.tc = false;
+    r.q = &q;
+    r.n_comp = 0;
+    memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
+
+    bool aa = false;
+    int rcode;
+    const zj_image_t *img = NULL;
+    uint32_t zone = 0;
+    if (qp.qclass == ZJ_C_CH) {
+        rcode = answer_chaos(&r, rs->cfg, &qp, &q);
+        aa = rcode == ZJ_RCODE_NOERROR;
+    } else if (qp.qclass != ZJ_C_IN && qp.qclass != ZJ_C_ANY) {
+        rcode = ZJ_RCODE_REFUSED;
+    } else if (set == NULL || !find_zone(set, &q, qp.qtype, &img, &zone)) {
+        rcode = ZJ_RCODE_REFUSED; /* not authoritative for the name */
+    } else {
+        aa = true;
+        rcode = resolve(&r, img, zone, &q, qp.qtype, is_tcp, &aa, &rs->stats);
+    }
+
+    uint16_t flags = (uint16_t)(ZJ_F_QR | (qp.flags & (ZJ_F_OPCODE_MASK | ZJ_F_RD | ZJ_F_CD)) |
+                                (aa ? ZJ_F_AA : 0) | (r.tc ? ZJ_F_TC : 0) | (rcode & 0xF));
+    zj_put16(out + 2, flags);
+    zj_put16(out + 4, 1);
+    zj_put16(out + 6, r.an);
+    zj_put16(out + 8, r.ns);
+    if (qp.has_edns) {
+        put_opt(&r, rs->cfg, &qp, rcode);
+    }
+    zj_put16(out + 10, r.ar);
+    rs->stats.responses++;
+    rs->stats.truncated += r.tc;
+    if (rcode < 6) {
+        rs->stats.rcode[rcode]++;
+    }
+    return r.pos;
+}

@@ -1,0 +1,57 @@
+/* The answer path: one query packet in, one response packet out, against an image set.
+ *
+ * zj_answer() is the whole per-query work of the server. It never allocates, locks, logs or
+ * blocks; every bound is fixed at compile time. A worker owns one zj_responder_t and calls
+ * zj_answer() for each packet of a batch. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "zone/imgset.h"
+
+/** Server-wide answer settings, fixed at start-up (from flags or the config file). */
+typedef struct zj_answer_cfg {
+    uint16_t edns_payload; /* UDP payload size we advertise and cap responses at; default 1232
+                            * (DNS flag day 2020: avoids IP fragmentation on common paths) */
+    const uint8_t *nsid;   /* RFC 5001 NSID payload, or NULL for no NSID */
+    uint16_t nsid_len;
+    const char *identity;  /* CH TXT id.server / hostname.bind answer; NULL: REFUSED */
+    const char *version;   /* CH TXT version.bind / version.server answer; NULL: REFUSED */
+} zj_answer_cfg_t;
+
+/** Per-worker counters (summed by the control plane on read). */
+typedef struct zj_answer_stats {
+    uint64_t queries;   /* packets handed to zj_answer */
+    uint64_t responses; /* packets that got a response */
+    uint64_t dropped;   /* packets dropped (truncated header, QR set) */
+    uint64_t rcode[6];  /* responses by rcode 0..5 */
+    uint64_t badvers;
+    uint64_t truncated; /* TC set */
+    uint64_t referrals;
+    uint64_t edns;
+    uint64_t tcp;
+} zj_answer_stats_t;
+
+/** One per worker: settings, counters and the responder's private scratch. */
+typedef struct zj_responder {
+    const zj_answer_cfg_t *cfg;
+    zj_answer_stats_t stats;
+    uint64_t rng[2];
+} zj_responder_t;
+
+/** Defaults for the answer settings. */
+void zj_answer_cfg_default(zj_answer_cfg_t *cfg);
+
+/** Prepare a responder; cfg must outlive it. seed makes randomised choices reproducible. */
+void zj_responder_init(zj_responder_t *r, const zj_answer_cfg_t *cfg, uint64_t seed);
+
+/** Answer one query. q/qlen is the received packet; src the client's address (for policies and
+ *  ECS; may be NULL); is_tcp selects the size limit (65535 over TCP, else the EDNS/512 rules).
+ *  The response is written to out (out_cap bytes; 4096 is enough for UDP, 65535 for TCP).
+ *  Returns the response length, or 0 when the packet must be dropped (RFC-mandated silence).
+ *  Hot-path safe: no allocation, lock, log or system call. */
+size_t zj_answer(zj_responder_t *r, const zj_imgset_t *set, const uint8_t *q, size_t qlen,
+                 const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap);

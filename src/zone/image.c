@@ -1,0 +1,513 @@
+/* Zone images: map, validate once, then look up without checks.
+ *
+ * zj_image_open* is the edge where an image file is trusted: it checks the header, the checksum
+ * and every offset, length and index in every section, so that the lookup functions below (used
+ * on the query path) can dereference without bounds checks. A file that fails any check is
+ * rejected whole with a one-line reason; nothing is served from it.
+ *
+ * The index is open addressing with linear probing over (zone, lower-case name) keys hashed with
+ * XXH3-64 and the image's seed. The slot holds the high 32 bits of the hash as a tag, so a probe
+ * compares names only when the tags agree. The compiler keeps the load factor at most 3/4, so an
+ * expected lookup touches one or two slots. */
+#include "zonejet/zone.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "zonejet/dname.h"
+#include "zonejet/err.h"
+
+static int fail(char *err, size_t errcap, int rc, const char *fmt, ...) ZJ_PRINTF(4, 5);
+
+static int fail(char *err, size_t errcap, int rc, const char *fmt, ...)
+{
+    if (err != NULL && errcap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errcap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+uint64_t zj_image_hash(uint64_t seed, uint32_t zone, const uint8_t *lname, size_t len)
+{
+    /* The zone index is folded into the seed so that one table holds every zone's names. */
+    return XXH3_64bits_withSeed(lname, len, seed ^ ((uint64_t)zone * 0x9E3779B97F4A7C15ull));
+}
+
+void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
+{
+    q->len = (uint8_t)len;
+    zj_dname_lower(q->name, wire_name);
+    uint8_t i = 0;
+    uint8_t n = 0;
+    while (q->name[i] != 0) {
+        q->off[n++] = i;
+        i = (uint8_t)(i + q->name[i] + 1);
+    }
+    q->off[n] = i; /* the root label */
+    q->labels = n;
+}
+
+/* Section lookup with size checks. */
+static const zj_img_section_d *find_section(const zj_img_section_d *tab, uint32_t n,
+                                            uint32_t kind)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (tab[i].kind == kind) {
+            return &tab[i];
+        }
+    }
+    return NULL;
+}
+
+static int check_rrset_wire(const zj_image_t *img, const zj_img_rrset_d *rs)
+{
+    const uint8_t *p = img->wire + rs->wire_off;
+    size_t end = rs->wire_len;
+    size_t i = 0;
+    for (uint16_t k = 0; k < rs->n_rr; k++) {
+        if (i + 12 > end) {
+            return -1;
+        }
+        if (p[i] != 0xC0 || p[i + 1] != 0x0C || zj_be16(p + i + 2) != rs->type) {
+            return -1;
+        }
+        size_t rdlen = zj_be16(p + i + 10);
+        if (i + 12 + rdlen > end) {
+            return -1;
+        }
+        /* The answer path reads the target name of these types: it must be a whole name. */
+        if (rs->type == ZJ_T_CNAME || rs->type == ZJ_T_DNAME || rs->type == ZJ_T_NS) {
+            int nl = zj_dname_len(p + i + 12, rdlen);
+            if (nl < 0 || (size_t)nl != rdlen) {
+                return -1;
+            }
+        }
+        if (rs->type == ZJ_T_SOA) {
+            int a = zj_dname_len(p + i + 12, rdlen);
+            int b = a < 0 ? a : zj_dname_len(p + i + 12 + a, rdlen - (size_t)a);
+            if (a < 0 || b < 0 || (size_t)(a + b + 20) != rdlen) {
+                return -1;
+            }
+        }
+        i += 12 + rdlen;
+    }
+    return i == end ? 0 : -1;
+}
+
+static int validate(zj_image_t *img, char *err, size_t errcap)
+{
+    const uint8_t *b = img->base;
+    size_t len = img->len;
+    if (len < sizeof(zj_img_header_d)) {
+        return fail(err, errcap, ZJ_EIMAGE, "file too short for an image header (%zu bytes)",
+                    len);
+    }
+    zj_img_header_d h;
+    memcpy(&h, b, sizeof(h));
+    if (memcmp(h.magic, ZJ_IMG_MAGIC, sizeof(h.magic)) != 0) {
+        return fail(err, errcap, ZJ_EIMAGE, "not a zone image (bad magic)");
+    }
+    if (h.endian != ZJ_IMG_ENDIAN) {
+        return fail(err, errcap, ZJ_EIMAGE, "byte order tag mismatch");
+    }
+    if (h.version != ZJ_IMG_VERSION) {
+        return fail(err, errcap, ZJ_EVERSION, "image format version %u, this build reads %u",
+                    h.version, ZJ_IMG_VERSION);
+    }
+    if (h.file_len != len) {
+        return fail(err, errcap, ZJ_EIMAGE, "image is %zu bytes, header says %llu (truncated?)",
+                    len, (unsigned long long)h.file_len);
+    }
+    if (h.n_sections > ZJ_IMG_MAX_SECTIONS ||
+        h.header_len < sizeof(h) + (size_t)h.n_sections * sizeof(zj_img_section_d) ||
+        h.header_len > len || h.header_len % ZJ_IMG_ALIGN != 0) {
+        return fail(err, errcap, ZJ_EIMAGE, "bad section table");
+    }
+    uint64_t sum = XXH3_64bits(b + h.header_len, len - h.header_len);
+    if (sum != h.checksum) {
+        return fail(err, errcap, ZJ_ECHECKSUM, "checksum mismatch (file corrupted)");
+    }
+    img->checksum = h.checksum;
+    img->seed = h.hash_seed;
+    const zj_img_section_d *tab = (const zj_img_section_d *)(const void *)(b + sizeof(h));
+    for (uint32_t i = 0; i < h.n_sections; i++) {
+        if (tab[i].off % ZJ_IMG_ALIGN != 0 || tab[i].off < h.header_len || tab[i].off > len ||
+            tab[i].len > len - tab[i].off) {
+            return fail(err, errcap, ZJ_EIMAGE, "section %u lies outside the file", i);
+        }
+    }
+    static const struct {
+        uint32_t kind;
+        size_t elem;
+    } need[] = {
+        {ZJ_SEC_ZONES, sizeof(zj_img_zone_d)}, {ZJ_SEC_NODES, sizeof(zj_img_node_d)},
+        {ZJ_SEC_RRSETS, sizeof(zj_img_rrset_d)}, {ZJ_SEC_NAMES, 1},
+        {ZJ_SEC_WIRE, 1}, {ZJ_SEC_INDEX, sizeof(zj_img_slot_d)},
+        {ZJ_SEC_ADDL, sizeof(uint32_t)},
+    };
+    const zj_img_section_d *sec[ZJ_ARRAY_SIZE(need)];
+    for (size_t i = 0; i < ZJ_ARRAY_SIZE(need); i++) {
+        sec[i] = find_section(tab, h.n_sections, need[i].kind);
+        if (sec[i] == NULL) {
+            return fail(err, errcap, ZJ_EIMAGE, "section %u missing", need[i].kind);
+        }
+        if (sec[i]->len != (uint64_t)sec[i]->count * need[i].elem) {
+            return fail(err, errcap, ZJ_EIMAGE, "section %u has a bad length", need[i].kind);
+        }
+    }
+    img->zones = (const zj_img_zone_d *)(const void *)(b + sec[0]->off);
+    img->n_zones = sec[0]->count;
+    img->nodes = (const zj_img_node_d *)(const void *)(b + sec[1]->off);
+    img->n_nodes = sec[1]->count;
+    img->rrsets = (const zj_img_rrset_d *)(const void *)(b + sec[2]->off);
+    img->n_rrsets = sec[2]->count;
+    img->names = b + sec[3]->off;
+    img->names_len = sec[3]->len;
+    img->wire = b + sec[4]->off;
+    img->wire_len = sec[4]->len;
+    img->slots = (const zj_img_slot_d *)(const void *)(b + sec[5]->off);
+    uint32_t n_slots = sec[5]->count;
+    img->addl = (const uint32_t *)(const void *)(b + sec[6]->off);
+    img->n_addl = sec[6]->count;
+    if (n_slots == 0 || (n_slots & (n_slots - 1)) != 0) {
+        return fail(err, errcap, ZJ_EIMAGE, "index size %u is not a power of two", n_slots);
+    }
+    img->slot_mask = n_slots - 1;
+
+    /* Nodes: names, rrset ranges, cut links. */
+    for (uint32_t i = 0; i < img->n_nodes; i++) {
+        const zj_img_node_d *n = &img->nodes[i];
+        if (n->name_off >= img->names_len) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: name outside NAMES", i);
+        }
+        int nl = zj_dname_len(img->names + n->name_off, img->names_len - n->name_off);
+        if (nl < 0 || nl != n->name_len ||
+            zj_dname_labels(img->names + n->name_off) != n->labels) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: bad name", i);
+        }
+        if ((uint64_t)n->rrset_first + n->n_rrsets > img->n_rrsets) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: rrsets out of range", i);
+        }
+        if (n->cut != ZJ_IMG_NONE && n->cut >= img->n_nodes) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: bad cut link", i);
+        }
+    }
+    for (uint32_t i = 0; i < img->n_rrsets; i++) {
+        const zj_img_rrset_d *rs = &img->rrsets[i];
+        if ((uint64_t)rs->wire_off + rs->wire_len > img->wire_len ||
+            (uint64_t)rs->addl_off + rs->n_addl > img->n_addl || rs->n_rr == 0) {
+            return fail(err, errcap, ZJ_EIMAGE, "rrset %u out of range", i);
+        }
+        if (check_rrset_wire(img, rs) != 0) {
+            return fail(err, errcap, ZJ_EIMAGE, "rrset %u: malformed wire data", i);
+        }
+    }
+    for (uint32_t i = 0; i < img->n_addl; i++) {
+        if (img->addl[i] >= img->n_nodes) {
+            return fail(err, errcap, ZJ_EIMAGE, "additional entry %u out of range", i);
+        }
+    }
+    for (uint32_t i = 0; i < img->n_zones; i++) {
+        const zj_img_zone_d *z = &img->zones[i];
+        if ((uint64_t)z->first_node + z->n_nodes > img->n_nodes || z->apex_node < z->first_node ||
+            z->apex_node >= z->first_node + z->n_nodes || z->soa_rrset >= img->n_rrsets ||
+            img->rrsets[z->soa_rrset].type != ZJ_T_SOA ||
+            z->name_off != img->nodes[z->apex_node].name_off) {
+            return fail(err, errcap, ZJ_EIMAGE, "zone %u: bad layout", i);
+        }
+        /* cut links must stay inside the zone, which bounds every walk that follows them */
+        for (uint32_t k = z->first_node; k < z->first_node + z->n_nodes; k++) {
+            uint32_t c = img->nodes[k].cut;
+            if (c != ZJ_IMG_NONE && (c < z->first_node || c >= z->first_node + z->n_nodes ||
+                                     img->nodes[c].n_rrsets == 0)) {
+                return fail(err, errcap, ZJ_EIMAGE, "node %u: cut outside its zone", k);
+            }
+        }
+    }
+    /* Index: every slot names a node, and at least one slot is empty so probes terminate. */
+    uint32_t empty = 0;
+    for (uint32_t i = 0; i < n_slots; i++) {
+        uint32_t v = img->slots[i].node;
+        if (v == 0) {
+            empty++;
+        } else if (v - 1 >= img->n_nodes && v - 1 >= img->n_zones) {
+            return fail(err, errcap, ZJ_EIMAGE, "index slot %u out of range", i);
+        }
+    }
+    if (empty == 0) {
+        return fail(err, errcap, ZJ_EIMAGE, "index has no empty slot");
+    }
+    return ZJ_OK;
+}
+
+int zj_image_open_mem(uint8_t *buf, size_t len, zj_image_t **out, char *err, size_t errcap)
+{
+    zj_image_t *img = calloc(1, sizeof(*img));
+    if (img == NULL) {
+        return fail(err, errcap, ZJ_ENOMEM, "out of memory");
+    }
+    img->base = buf;
+    img->len = len;
+    if (((uintptr_t)buf % ZJ_IMG_ALIGN) != 0) {
+        free(img);
+        return fail(err, errcap, ZJ_EINVAL, "image buffer not aligned");
+    }
+    int rc = validate(img, err, errcap);
+    if (rc != ZJ_OK) {
+        free(img);
+        return rc;
+    }
+    *out = img;
+    return ZJ_OK;
+}
+
+int zj_image_open(const char *path, zj_image_t **out, char *err, size_t errcap)
+{
+    int rc = ZJ_OK;
+    void *map = MAP_FAILED;
+    size_t len = 0;
+    zj_image_t *img = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = fail(err, errcap, -errno, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = fail(err, errcap, ZJ_EINVAL, "%s: not a regular file", path);
+        goto out;
+    }
+    len = (size_t)st.st_size;
+    if (len == 0) {
+        rc = fail(err, errcap, ZJ_EIMAGE, "%s: empty file", path);
+        goto out;
+    }
+    /* MAP_POPULATE: the checksum reads every page anyway; fault them in with one call. */
+    map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED) {
+        rc = fail(err, errcap, -errno, "%s: mmap: %s", path, strerror(errno));
+        goto out;
+    }
+    img = calloc(1, sizeof(*img));
+    if (img == NULL) {
+        rc = fail(err, errcap, ZJ_ENOMEM, "out of memory");
+        goto out;
+    }
+    img->base = map;
+    img->len = len;
+    img->is_mapped = true;
+    snprintf(img->path, sizeof(img->path), "%s", path);
+    char why[200];
+    rc = validate(img, why, sizeof(why));
+    if (rc != ZJ_OK) {
+        fail(err, errcap, rc, "%s: %s", path, why);
+        goto out;
+    }
+    *out = img;
+    img = NULL;
+    map = MAP_FAILED;
+out:
+    free(img);
+    if (map != MAP_FAILED) {
+        munmap(map, len);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rc;
+}
+
+void zj_image_close(zj_image_t *img)
+{
+    if (img == NULL) {
+        return;
+    }
+    if (img->is_mapped) {
+        munmap((void *)(uintptr_t)img->base, img->len);
+    } else {
+        free((void *)(uintptr_t)img->base);
+    }
+    free(img);
+}
+
+/* One probe sequence; match() decides equality for a candidate value. Bounded by the table size,
+ * and validation guarantees an empty slot, so it always terminates early. */
+static uint32_t probe(const zj_image_t *img, uint64_t h, uint32_t zone, const uint8_t *lname,
+                      size_t len)
+{
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t i = (uint32_t)h & img->slot_mask;
+    for (uint32_t n = 0; n <= img->slot_mask; n++, i = (i + 1) & img->slot_mask) {
+        const zj_img_slot_d *s = &img->slots[i];
+        if (s->node == 0) {
+            return ZJ_IMG_NONE;
+        }
+        if (s->tag != tag) {
+            continue;
+        }
+        uint32_t v = s->node - 1;
+        if (zone == ZJ_IMG_NONE) {
+            /* apex key: the value is a zone index */
+            if (v < img->n_zones) {
+                const zj_img_node_d *a = &img->nodes[img->zones[v].apex_node];
+                if (a->name_len == len && memcmp(img->names + a->name_off, lname, len) == 0) {
+                    return v;
+                }
+            }
+            continue;
+        }
+        const zj_img_zone_d *z = &img->zones[zone];
+        if (v < z->first_node || v - z->first_node >= z->n_nodes) {
+            continue;
+        }
+        const zj_img_node_d *nd = &img->nodes[v];
+        if (nd->name_len == len && memcmp(img->names + nd->name_off, lname, len) == 0) {
+            return v;
+        }
+    }
+    return ZJ_IMG_NONE;
+}
+
+uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t *lname,
+                            size_t len)
+{
+    return probe(img, zj_image_hash(img->seed, zone, lname, len), zone, lname, len);
+}
+
+uint32_t zj_image_find_zone(const zj_image_t *img, const zj_qname_t *q, bool below_apex,
+                            int *labels)
+{
+    for (int k = below_apex ? 1 : 0; k <= q->labels; k++) {
+        const uint8_t *s = q->name + q->off[k];
+        size_t len = (size_t)(q->len - q->off[k]);
+        uint32_t z = probe(img, zj_image_hash(img->seed, ZJ_IMG_NONE, s, len), ZJ_IMG_NONE, s,
+                           len);
+        if (z != ZJ_IMG_NONE) {
+            *labels = q->labels - k;
+            return z;
+        }
+    }
+    return ZJ_IMG_NONE;
+}
+
+uint32_t zj_node_find_rrset(const zj_image_t *img, uint32_t node, uint16_t type)
+{
+    const zj_img_node_d *n = &img->nodes[node];
+    for (uint32_t i = n->rrset_first; i < n->rrset_first + n->n_rrsets; i++) {
+        if (img->rrsets[i].type == type) {
+            return i;
+        }
+    }
+    return ZJ_IMG_NONE;
+}
+
+/* The answer at an existing node (exact or wildcard): RRset, CNAME, or NODATA. */
+static void answer_at(const zj_image_t *img, uint32_t node, uint16_t qtype, zj_lookup_t *out)
+{
+    out->node = node;
+    out->rrset = zj_node_find_rrset(img, node, qtype);
+    if (out->rrset != ZJ_IMG_NONE) {
+        out->kind = ZJ_LOOKUP_EXACT;
+        return;
+    }
+    if ((img->nodes[node].flags & ZJ_NODE_CNAME) && qtype != ZJ_T_CNAME) {
+        out->kind = ZJ_LOOKUP_CNAME; /* RFC 1034 §4.3.2 step 3a */
+        out->rrset = zj_node_find_rrset(img, node, ZJ_T_CNAME);
+        return;
+    }
+    out->kind = ZJ_LOOKUP_NODATA;
+    out->ent = img->nodes[node].n_rrsets == 0;
+}
+
+static void delegate(const zj_image_t *img, uint32_t cut, zj_lookup_t *out)
+{
+    out->kind = ZJ_LOOKUP_DELEG; /* RFC 1034 §4.3.2 step 3b */
+    out->node = cut;
+    out->rrset = zj_node_find_rrset(img, cut, ZJ_T_NS);
+}
+
+void zj_zone_lookup(const zj_image_t *img, uint32_t zone, const zj_qname_t *q, uint16_t qtype,
+                    zj_lookup_t *out)
+{
+    const zj_img_zone_d *z = &img->zones[zone];
+    int apex_labels = img->nodes[z->apex_node].labels;
+    out->wildcard = false;
+    out->ent = false;
+    out->ce = ZJ_IMG_NONE;
+    out->rrset = ZJ_IMG_NONE;
+
+    /* Exact match first: the common case costs one probe. */
+    uint32_t n = zj_image_find_node(img, zone, q->name, q->len);
+    if (n != ZJ_IMG_NONE) {
+        const zj_img_node_d *nd = &img->nodes[n];
+        if (nd->flags & ZJ_NODE_OCCLUDED) {
+            delegate(img, nd->cut, out);
+            return;
+        }
+        /* DS lives on the parent side of the cut (RFC 4035 §3.1.4.1) */
+        if ((nd->flags & ZJ_NODE_DELEG) && qtype != ZJ_T_DS) {
+            delegate(img, n, out);
+            return;
+        }
+        answer_at(img, n, qtype, out);
+        return;
+    }
+
+    /* Closest encloser: strip labels until a node exists; the apex always does. */
+    uint32_t ce = z->apex_node;
+    int k;
+    for (k = 1; k <= q->labels - apex_labels; k++) {
+        const uint8_t *s = q->name + q->off[k];
+        uint32_t c = zj_image_find_node(img, zone, s, (size_t)(q->len - q->off[k]));
+        if (c != ZJ_IMG_NONE) {
+            ce = c;
+            break;
+        }
+    }
+    if (k > q->labels - apex_labels) {
+        k = q->labels - apex_labels;
+    }
+    out->ce = ce;
+    const zj_img_node_d *cd = &img->nodes[ce];
+    if (cd->flags & ZJ_NODE_OCCLUDED) {
+        delegate(img, cd->cut, out);
+        return;
+    }
+    if (cd->flags & ZJ_NODE_DELEG) {
+        delegate(img, ce, out);
+        return;
+    }
+    if (cd->flags & ZJ_NODE_DNAME) {
+        out->kind = ZJ_LOOKUP_DNAME; /* RFC 6672 §3.2 */
+        out->node = ce;
+        out->rrset = zj_node_find_rrset(img, ce, ZJ_T_DNAME);
+        return;
+    }
+    if (cd->flags & ZJ_NODE_WILDCHILD) {
+        /* RFC 4592 §3.3.1: the source of synthesis is "*." + closest encloser */
+        uint8_t wname[ZJ_DNS_MAX_NAME];
+        size_t sl = (size_t)(q->len - q->off[k]);
+        wname[0] = 1;
+        wname[1] = '*';
+        memcpy(wname + 2, q->name + q->off[k], sl);
+        uint32_t w = zj_image_find_node(img, zone, wname, sl + 2);
+        if (w != ZJ_IMG_NONE) {
+            out->wildcard = true;
+            answer_at(img, w, qtype, out);
+            out->ent = false;
+            return;
+        }
+    }
+    out->kind = ZJ_LOOKUP_NXDOMAIN;
+    out->node = ce;
+}

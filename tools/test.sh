@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, a warnings-as-errors gcc build with unit,
+# fuzz-replay and integration tests, then the same suite built with clang under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/deps.sh
+jobs=$(nproc)
+
+echo "== clang-format"
+git ls-files '*.c' '*.h' '*.cc' | xargs -r clang-format --dry-run -Werror
+
+echo "== gcc, RelWithDebInfo, -Werror"
+cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZJ_WERROR=ON >/dev/null
+cmake --build build-ci -j"$jobs"
+(cd build-ci && ctest --output-on-failure -j1)
+
+echo "== clang, ASan + UBSan"
+CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DZJ_WERROR=ON \
+    -DZJ_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j"$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+(cd build-asan && ctest --output-on-failure -j1)
