@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compile/emit.h"
@@ -29,6 +30,7 @@ static void usage(FILE *f)
                "  --origin NAME         origin of the zone file that follows\n"
                "  --check               parse and check only, write nothing\n"
                "  --dump IMAGE          print an image as zone-file text\n"
+               "  --verify IMAGE        open and validate an image, print its size and timing\n"
                "  --max-errors N        errors to print before stopping (default 20)\n"
                "  --max-size BYTES      largest zone file accepted (default 1 GiB)\n"
                "  -q, --quiet           no warnings\n");
@@ -130,14 +132,40 @@ static int dump_image(const char *path)
     return 0;
 }
 
+static int verify_image(const char *path)
+{
+    struct timespec t0;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    zj_image_t *img = NULL;
+    char err[512];
+    if (zj_image_open(path, &img, err, sizeof(err)) != ZJ_OK) {
+        fprintf(stderr, "zonejet-compile: %s\n", err);
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    uint64_t rrs = 0;
+    for (uint32_t i = 0; i < img->n_rrsets; i++) {
+        rrs += img->rrsets[i].n_rr;
+    }
+    printf("%s: ok, %u zones, %u nodes, %u rrsets, %llu records, %zu bytes, "
+           "open+validate %.2f ms\n",
+           path, img->n_zones, img->n_nodes, img->n_rrsets, (unsigned long long)rrs, img->len,
+           ms);
+    zj_image_close(img);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    enum { OPT_ORIGIN = 256, OPT_CHECK, OPT_DUMP, OPT_MAXERR, OPT_MAXSIZE };
+    enum { OPT_ORIGIN = 256, OPT_CHECK, OPT_DUMP, OPT_VERIFY, OPT_MAXERR, OPT_MAXSIZE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"origin", required_argument, NULL, OPT_ORIGIN},
         {"check", no_argument, NULL, OPT_CHECK},
         {"dump", required_argument, NULL, OPT_DUMP},
+        {"verify", required_argument, NULL, OPT_VERIFY},
         {"max-errors", required_argument, NULL, OPT_MAXERR},
         {"max-size", required_argument, NULL, OPT_MAXSIZE},
         {"quiet", no_argument, NULL, 'q'},
@@ -176,6 +204,9 @@ int main(int argc, char **argv)
         case OPT_DUMP:
             free(inputs);
             return dump_image(optarg);
+        case OPT_VERIFY:
+            free(inputs);
+            return verify_image(optarg);
         case OPT_MAXERR:
             bo.max_errors = (unsigned)strtoul(optarg, NULL, 10);
             break;

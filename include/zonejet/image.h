@@ -21,6 +21,7 @@
  * RDATA: exactly the bytes of the RR in a response. Names inside RDATA are uncompressed. */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "zonejet/compiler.h"
@@ -47,12 +48,14 @@ typedef struct zj_img_header_d {
     uint32_t version;
     uint32_t endian;
     uint64_t file_len;
-    uint64_t checksum;  /* XXH3-64 of bytes [header_len, file_len) */
+    uint64_t checksum;  /* XXH3-64 of every byte after this field: [ZJ_IMG_SUM_FROM, file_len) */
     uint64_t hash_seed; /* seed of the INDEX hash */
     uint32_t n_sections;
     uint32_t header_len; /* header + section table, rounded up to ZJ_IMG_ALIGN */
 } zj_img_header_d;
 ZJ_STATIC_SIZE(zj_img_header_d, 48);
+#define ZJ_IMG_SUM_FROM 32u /* the first byte after the checksum field */
+_Static_assert(offsetof(zj_img_header_d, checksum) + 8 == ZJ_IMG_SUM_FROM, "checksum position");
 
 typedef struct zj_img_section_d {
     uint32_t kind;

@@ -343,9 +343,9 @@ static int cmp_rec(const void *a, const void *b)
         if (d != 0) {
             return d;
         }
-        if (x->key_len != y->key_len) {
-            return x->key_len < y->key_len ? -1 : 1;
-        }
+    }
+    if (x->key_len != y->key_len) {
+        return x->key_len < y->key_len ? -1 : 1;
     }
     if (x->type != y->type) {
         return x->type < y->type ? -1 : 1;
@@ -924,7 +924,8 @@ int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
     h.hash_seed = b->seed;
     h.n_sections = (uint32_t)ns;
     h.header_len = (uint32_t)header_len;
-    h.checksum = XXH3_64bits(img + header_len, total - header_len);
+    memcpy(img, &h, sizeof(h));
+    h.checksum = XXH3_64bits(img + ZJ_IMG_SUM_FROM, total - ZJ_IMG_SUM_FROM);
     memcpy(img, &h, sizeof(h));
     *out = img;
     *out_len = total;

@@ -133,7 +133,7 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         h.header_len > len || h.header_len % ZJ_IMG_ALIGN != 0) {
         return fail(err, errcap, ZJ_EIMAGE, "bad section table");
     }
-    uint64_t sum = XXH3_64bits(b + h.header_len, len - h.header_len);
+    uint64_t sum = XXH3_64bits(b + ZJ_IMG_SUM_FROM, len - ZJ_IMG_SUM_FROM);
     if (sum != h.checksum) {
         return fail(err, errcap, ZJ_ECHECKSUM, "checksum mismatch (file corrupted)");
     }

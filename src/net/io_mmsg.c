@@ -1,0 +1,484 @@
+/* Fallback backend: epoll + recvmmsg/sendmmsg for UDP, non-blocking sockets for TCP.
+ *
+ * Used when the io_uring probe fails (--io auto), on request (--io mmsg), and under valgrind,
+ * which cannot follow io_uring's memory. One epoll instance per worker watches the stop
+ * eventfd, the worker's UDP sockets, its TCP listen sockets and its connections, all
+ * level-triggered so a socket left unread because the batch was full is reported again.
+ *
+ * UDP: a batch has ZJ_BATCH slots, each with its receive buffer, source address, control
+ * message and transmit buffer, allocated once. recvmmsg fills slots socket by socket;
+ * sendmmsg sends each socket's answers in one call. TCP: one read per readiness event into the
+ * connection's buffer, complete queries go to the ready ring (net/tcp.c), answers are written
+ * straight away and EPOLLOUT is armed only while a write is pending. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "zonejet/err.h"
+#include "zonejet/wire.h"
+#include "net/io.h"
+#include "net/worker.h"
+#include "util/log.h"
+
+/* Largest query accepted over UDP; a larger datagram is truncated by the kernel and dropped.
+ * Real queries are one question plus OPT (and maybe a cookie or TSIG): well under 1 KiB. */
+#define MMSG_RX_CAP 4096
+
+/* epoll events fetched per wait: as many as a batch can use. */
+#define MMSG_EVENTS ZJ_BATCH
+
+/* Connections accepted per listen-socket readiness event: bounds the time spent accepting
+ * before the batch is served; level-triggered epoll reports the rest next time. */
+#define MMSG_ACCEPT_BURST 16
+
+/* Share of a batch reserved for TCP queries before UDP is read, so a UDP flood cannot starve
+ * TCP clients (and the reverse). */
+#define MMSG_TCP_FIRST (ZJ_BATCH / 4)
+
+/* epoll data: kind in the top byte, index below. */
+#define EV_STOP 1ull
+#define EV_UDP 2ull
+#define EV_LISTEN 3ull
+#define EV_CONN 4ull
+#define EV_KIND(d) ((d) >> 56)
+#define EV_INDEX(d) ((uint32_t)(d))
+#define EV_DATA(kind, idx) ((kind) << 56 | (uint64_t)(idx))
+
+typedef union cmsg_buf {
+    struct cmsghdr align;
+    uint8_t buf[ZJ_SOCK_CMSG_CAP];
+} cmsg_buf_t;
+
+typedef struct udp_slot {
+    struct sockaddr_storage name;
+    cmsg_buf_t rx_ctl;
+    cmsg_buf_t tx_ctl;
+    struct iovec rx_iov;
+    struct iovec tx_iov;
+    uint32_t sock;
+    uint8_t rx[MMSG_RX_CAP];
+    uint8_t tx[ZJ_UDP_TX_CAP];
+} udp_slot_t;
+
+typedef struct mmsg_state {
+    int epfd;
+    uint32_t n_slots_used; /* UDP slots filled in the current batch */
+    bool *udp_is_any;      /* per socket: bound to a wildcard address (reply needs PKTINFO) */
+    bool *udp_readable;    /* per socket: reported readable by the last wait */
+    struct mmsghdr rx_hdr[ZJ_BATCH];
+    struct mmsghdr tx_hdr[ZJ_BATCH];
+    struct epoll_event events[MMSG_EVENTS];
+    udp_slot_t slots[ZJ_BATCH];
+} mmsg_state_t;
+
+static int ep_add(int epfd, int fd, uint32_t events, uint64_t data)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return -errno;
+    }
+    return ZJ_OK;
+}
+
+static void mmsg_fini(zj_worker_t *w)
+{
+    mmsg_state_t *st = w->io_state;
+    if (st == NULL) {
+        return;
+    }
+    if (st->epfd >= 0) {
+        close(st->epfd);
+    }
+    free(st->udp_is_any);
+    free(st->udp_readable);
+    free(st);
+    w->io_state = NULL;
+}
+
+static int mmsg_init(zj_worker_t *w)
+{
+    int rc = ZJ_OK;
+    mmsg_state_t *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return ZJ_ENOMEM;
+    }
+    w->io_state = st;
+    st->epfd = epoll_create1(EPOLL_CLOEXEC);
+    st->udp_is_any = calloc(w->n_socks, sizeof(bool));
+    st->udp_readable = calloc(w->n_socks, sizeof(bool));
+    if (st->epfd < 0 || st->udp_is_any == NULL || st->udp_readable == NULL) {
+        rc = st->epfd < 0 ? -errno : ZJ_ENOMEM;
+        goto out;
+    }
+    rc = ep_add(st->epfd, w->stop_fd, EPOLLIN, EV_DATA(EV_STOP, 0));
+    for (size_t i = 0; i < w->n_socks && rc == ZJ_OK; i++) {
+        zj_addr_t local;
+        st->udp_is_any[i] = zj_sock_local(w->udp_fds[i], &local) == ZJ_OK && zj_addr_is_any(&local);
+        rc = ep_add(st->epfd, w->udp_fds[i], EPOLLIN, EV_DATA(EV_UDP, i));
+        if (rc == ZJ_OK) {
+            rc = ep_add(st->epfd, w->tcp_fds[i], EPOLLIN, EV_DATA(EV_LISTEN, i));
+        }
+    }
+out:
+    if (rc != ZJ_OK) {
+        zj_log_err("worker %u: mmsg backend: %s", w->id, zj_strerror(rc));
+    }
+    return rc;
+}
+
+/* ---- TCP ---- */
+
+static void conn_close(zj_worker_t *w, zj_tcp_conn_t *c)
+{
+    zj_stat_add(&w->stats.tcp_closed, 1);
+    zj_tcp_conn_free(&w->tcp, c); /* close() also removes it from epoll */
+}
+
+static void conn_set_events(zj_worker_t *w, zj_tcp_conn_t *c, uint32_t events)
+{
+    mmsg_state_t *st = w->io_state;
+    if (events == c->events) {
+        return;
+    }
+    struct epoll_event ev = {.events = events, .data.u64 = EV_DATA(EV_CONN, c->idx)};
+    if (epoll_ctl(st->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) {
+        c->events = events;
+    }
+}
+
+/* Act on what the connection needs next (tcp.h's decision). */
+static void conn_advance(zj_worker_t *w, zj_tcp_conn_t *c)
+{
+    uint32_t out = c->wlen > c->woff ? EPOLLOUT : 0;
+    switch (zj_tcp_next(c)) {
+    case ZJ_TCP_NEXT_QUERY:
+        zj_tcp_ready_push(&w->tcp, c);
+        conn_set_events(w, c, out);
+        return;
+    case ZJ_TCP_NEXT_WAIT:
+        conn_set_events(w, c, out);
+        return;
+    case ZJ_TCP_NEXT_READ:
+        conn_set_events(w, c, EPOLLIN | out);
+        return;
+    case ZJ_TCP_NEXT_CLOSE:
+        conn_close(w, c);
+        return;
+    }
+}
+
+static void conn_read(zj_worker_t *w, zj_tcp_conn_t *c)
+{
+    if (zj_tcp_next(c) != ZJ_TCP_NEXT_READ) {
+        conn_advance(w, c);
+        return;
+    }
+    size_t cap = 0;
+    uint8_t *p = zj_tcp_read_space(c, &cap);
+    ssize_t n = recv(c->fd, p, cap, MSG_DONTWAIT);
+    if (n > 0) {
+        c->rlen += (uint32_t)n;
+        zj_tcp_touch(&w->tcp, c, zj_now_ms());
+    } else if (n == 0) {
+        c->is_eof = true;
+    } else if (errno != EAGAIN && errno != EINTR) {
+        conn_close(w, c);
+        return;
+    }
+    conn_advance(w, c);
+}
+
+static void conn_write(zj_worker_t *w, zj_tcp_conn_t *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            zj_tcp_sent(c, (size_t)n);
+            zj_tcp_touch(&w->tcp, c, zj_now_ms());
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            break;
+        }
+        conn_close(w, c);
+        return;
+    }
+    conn_advance(w, c);
+}
+
+static void conn_accept(zj_worker_t *w, uint32_t sock)
+{
+    mmsg_state_t *st = w->io_state;
+    for (int i = 0; i < MMSG_ACCEPT_BURST; i++) {
+        zj_addr_t peer;
+        peer.len = sizeof(peer.ss);
+        int fd = accept4(w->tcp_fds[sock], (struct sockaddr *)&peer.ss, &peer.len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            /* EAGAIN: drained. EMFILE and friends: leave the rest in the backlog. */
+            return;
+        }
+        if (zj_tcp_is_full(&w->tcp)) {
+            conn_close(w, zj_tcp_oldest(&w->tcp));
+            zj_stat_add(&w->stats.tcp_evicted, 1);
+        }
+        zj_tcp_conn_t *c = zj_tcp_conn_new(&w->tcp, fd, &peer, zj_now_ms());
+        if (c == NULL) {
+            zj_stat_add(&w->stats.tcp_rejected, 1);
+            continue;
+        }
+        if (ep_add(st->epfd, fd, EPOLLIN, EV_DATA(EV_CONN, c->idx)) != ZJ_OK) {
+            conn_close(w, c);
+            continue;
+        }
+        c->events = EPOLLIN;
+        zj_stat_add(&w->stats.tcp_accepted, 1);
+    }
+}
+
+static void conn_event(zj_worker_t *w, uint32_t idx, uint32_t events)
+{
+    zj_tcp_conn_t *c = w->tcp.slots[idx];
+    if (c == NULL) {
+        return;
+    }
+    if ((events & EPOLLOUT) != 0) {
+        conn_write(w, c);
+        c = w->tcp.slots[idx];
+        if (c == NULL) {
+            return;
+        }
+    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+        conn_read(w, c);
+    }
+}
+
+/* Move up to limit - n ready TCP queries into the batch. */
+static size_t take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit)
+{
+    while (n < limit) {
+        zj_tcp_conn_t *c = zj_tcp_ready_pop(&w->tcp);
+        if (c == NULL) {
+            break;
+        }
+        if (zj_tcp_next(c) != ZJ_TCP_NEXT_QUERY) {
+            conn_advance(w, c);
+            continue;
+        }
+        zj_msg_t *m = &msgs[n++];
+        m->tx = zj_tcp_take_query(c, &m->rx, &m->rx_len);
+        m->tx_cap = ZJ_DNS_MAX_MSG;
+        m->tx_len = 0;
+        m->src = (const struct sockaddr *)&c->peer.ss;
+        m->is_tcp = true;
+        m->ref = c->idx;
+        zj_stat_add(&w->stats.tcp_queries, 1);
+    }
+    return n;
+}
+
+/* ---- UDP ---- */
+
+static size_t udp_recv(zj_worker_t *w, uint32_t sock, zj_msg_t *msgs, size_t n, size_t cap)
+{
+    mmsg_state_t *st = w->io_state;
+    uint32_t first = st->n_slots_used;
+    size_t room = cap - n;
+    if (room > ZJ_BATCH - first) {
+        room = ZJ_BATCH - first;
+    }
+    for (size_t i = 0; i < room; i++) {
+        udp_slot_t *s = &st->slots[first + i];
+        struct msghdr *mh = &st->rx_hdr[first + i].msg_hdr;
+        s->rx_iov.iov_base = s->rx;
+        s->rx_iov.iov_len = sizeof(s->rx);
+        mh->msg_name = &s->name;
+        mh->msg_namelen = sizeof(s->name);
+        mh->msg_iov = &s->rx_iov;
+        mh->msg_iovlen = 1;
+        mh->msg_control = s->rx_ctl.buf;
+        mh->msg_controllen = sizeof(s->rx_ctl.buf);
+        mh->msg_flags = 0;
+    }
+    int got = recvmmsg(w->udp_fds[sock], &st->rx_hdr[first], (unsigned)room, MSG_DONTWAIT, NULL);
+    if (got <= 0) {
+        st->udp_readable[sock] = false;
+        return n;
+    }
+    if ((size_t)got < room) {
+        st->udp_readable[sock] = false;
+    }
+    st->n_slots_used += (uint32_t)got;
+    zj_stat_add(&w->stats.udp_rx, (uint64_t)got);
+    for (int i = 0; i < got; i++) {
+        uint32_t id = first + (uint32_t)i;
+        udp_slot_t *s = &st->slots[id];
+        struct mmsghdr *h = &st->rx_hdr[id];
+        if ((h->msg_hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+            /* Over MMSG_RX_CAP: not a query we could answer; drop. */
+            zj_stat_add(&w->stats.udp_drops, 1);
+            continue;
+        }
+        s->sock = sock;
+        zj_msg_t *m = &msgs[n++];
+        m->rx = s->rx;
+        m->rx_len = h->msg_len;
+        m->tx = s->tx;
+        m->tx_cap = sizeof(s->tx);
+        m->tx_len = 0;
+        m->src = (const struct sockaddr *)&s->name;
+        m->is_tcp = false;
+        m->ref = id;
+    }
+    return n;
+}
+
+static int mmsg_recv_batch(zj_worker_t *w, zj_msg_t *msgs, size_t cap, int timeout_ms)
+{
+    mmsg_state_t *st = w->io_state;
+    size_t n = 0;
+
+    st->n_slots_used = 0;
+    int ne = epoll_wait(st->epfd, st->events, MMSG_EVENTS, w->tcp.ready_count > 0 ? 0 : timeout_ms);
+    if (ne < 0) {
+        if (errno == EINTR) {
+            ne = 0;
+        } else {
+            return -errno;
+        }
+    }
+    for (int i = 0; i < ne; i++) {
+        uint64_t d = st->events[i].data.u64;
+        switch (EV_KIND(d)) {
+        case EV_STOP:
+            w->is_stopping = true;
+            return 0;
+        case EV_UDP:
+            st->udp_readable[EV_INDEX(d)] = true;
+            break;
+        case EV_LISTEN:
+            conn_accept(w, EV_INDEX(d));
+            break;
+        case EV_CONN:
+            conn_event(w, EV_INDEX(d), st->events[i].events);
+            break;
+        default:
+            break;
+        }
+    }
+    n = take_tcp(w, msgs, n, MMSG_TCP_FIRST < cap ? MMSG_TCP_FIRST : cap);
+    for (uint32_t s = 0; s < w->n_socks && n < cap; s++) {
+        if (st->udp_readable[s]) {
+            n = udp_recv(w, s, msgs, n, cap);
+        }
+    }
+    n = take_tcp(w, msgs, n, cap);
+    return (int)n;
+}
+
+static void udp_flush(zj_worker_t *w, uint32_t sock, uint32_t count)
+{
+    mmsg_state_t *st = w->io_state;
+    uint32_t done = 0;
+    /* Two tries: the second catches a send buffer that filled mid-batch; after that, drop
+     * (UDP clients retry) rather than block the worker. */
+    for (int attempt = 0; attempt < 2 && done < count; attempt++) {
+        int k = sendmmsg(w->udp_fds[sock], &st->tx_hdr[done], count - done, MSG_DONTWAIT);
+        if (k > 0) {
+            done += (uint32_t)k;
+        } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+            /* The first message failed for a reason of its own (e.g. unreachable): skip it. */
+            done++;
+            zj_stat_add(&w->stats.udp_drops, 1);
+        }
+    }
+    zj_stat_add(&w->stats.udp_tx, done);
+    zj_stat_add(&w->stats.udp_drops, count - done);
+}
+
+static void tcp_answered(zj_worker_t *w, zj_msg_t *m)
+{
+    zj_tcp_conn_t *c = w->tcp.slots[m->ref];
+    if (c == NULL) {
+        return;
+    }
+    zj_tcp_commit_answer(c, m->tx_len);
+    if (m->tx_len == 0) {
+        /* A query we drop over TCP (junk, or QR set): the stream cannot be trusted further. */
+        conn_close(w, c);
+        return;
+    }
+    conn_write(w, c);
+}
+
+static void mmsg_send_batch(zj_worker_t *w, zj_msg_t *msgs, size_t n)
+{
+    mmsg_state_t *st = w->io_state;
+    uint32_t run = 0;
+    uint32_t run_sock = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        zj_msg_t *m = &msgs[i];
+        if (m->is_tcp) {
+            tcp_answered(w, m);
+            continue;
+        }
+        if (m->tx_len == 0) {
+            continue;
+        }
+        udp_slot_t *s = &st->slots[m->ref];
+        if (run > 0 && s->sock != run_sock) {
+            udp_flush(w, run_sock, run);
+            run = 0;
+        }
+        run_sock = s->sock;
+        struct mmsghdr *h = &st->tx_hdr[run];
+        struct msghdr *rx = &st->rx_hdr[m->ref].msg_hdr;
+        s->tx_iov.iov_base = s->tx;
+        s->tx_iov.iov_len = m->tx_len;
+        memset(h, 0, sizeof(*h));
+        h->msg_hdr.msg_name = &s->name;
+        h->msg_hdr.msg_namelen = rx->msg_namelen;
+        h->msg_hdr.msg_iov = &s->tx_iov;
+        h->msg_hdr.msg_iovlen = 1;
+        if (st->udp_is_any[s->sock]) {
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(rx); cm != NULL; cm = CMSG_NXTHDR(rx, cm)) {
+                size_t len = zj_sock_reply_pktinfo(cm, s->tx_ctl.buf, sizeof(s->tx_ctl.buf));
+                if (len > 0) {
+                    h->msg_hdr.msg_control = s->tx_ctl.buf;
+                    h->msg_hdr.msg_controllen = len;
+                    break;
+                }
+            }
+        }
+        run++;
+    }
+    if (run > 0) {
+        udp_flush(w, run_sock, run);
+    }
+}
+
+static void mmsg_tick(zj_worker_t *w, uint64_t now_ms)
+{
+    for (;;) {
+        zj_tcp_conn_t *c = zj_tcp_oldest(&w->tcp);
+        if (c == NULL || now_ms - c->last_ms < w->tcp.idle_ms) {
+            return;
+        }
+        zj_stat_add(&w->stats.tcp_idle_closed, 1);
+        conn_close(w, c);
+    }
+}
+
+const zj_io_ops_t zj_io_mmsg_ops = {
+    .name = "mmsg",
+    .init = mmsg_init,
+    .fini = mmsg_fini,
+    .recv_batch = mmsg_recv_batch,
+    .send_batch = mmsg_send_batch,
+    .tick = mmsg_tick,
+};

@@ -1,0 +1,145 @@
+/* The per-core worker loop (STYLE P2/P3/P6).
+ *
+ * Each worker thread pins itself to its CPU, initialises its backend on its own thread (an
+ * io_uring ring created with SINGLE_ISSUER must be submitted from the thread that made it),
+ * then loops: go OFFLINE and wait for a batch; enter the current epoch and load the image set;
+ * answer every message; hand the answers back; close idle TCP connections. The image set
+ * pointer is loaded once per batch and dropped (OFFLINE) before the next wait, so a reload only
+ * waits for batches in progress, never for idle workers. */
+#include "net/worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <string.h>
+#include <time.h>
+
+#include "zonejet/err.h"
+#include "util/log.h"
+#include "zone/swap.h"
+
+/* Longest wait inside recv_batch with no TCP deadline pending. The stop event wakes a worker
+ * at once; this bound only guards against a missed wake-up. */
+#define WORKER_MAX_WAIT_MS 1000
+
+typedef struct worker_boot {
+    zj_worker_t *w;
+    const zj_answer_cfg_t *acfg;
+    uint64_t seed;
+    sem_t ready;
+} worker_boot_t;
+
+uint64_t zj_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void pin_cpu(zj_worker_t *w)
+{
+    if (w->cpu < 0) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(w->cpu, &set);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    if (rc != 0) {
+        zj_log_warn("worker %u: cannot pin to cpu %d: %s", w->id, w->cpu, strerror(rc));
+    }
+}
+
+static int wait_ms(zj_worker_t *w)
+{
+    int64_t idle = zj_tcp_idle_wait_ms(&w->tcp, zj_now_ms());
+    if (idle < 0 || idle > WORKER_MAX_WAIT_MS) {
+        return WORKER_MAX_WAIT_MS;
+    }
+    /* CLOCK_MONOTONIC_COARSE ticks every few ms; +1 avoids waking just before the deadline. */
+    return (int)idle + 1;
+}
+
+static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        zj_msg_t *m = &msgs[i];
+        if (unlikely(set == NULL)) {
+            /* No image set published (cannot happen after start-up): drop. */
+            m->tx_len = 0;
+            continue;
+        }
+        m->tx_len =
+            zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx, m->tx_cap);
+    }
+}
+
+static void run_loop(zj_worker_t *w)
+{
+    zj_msg_t msgs[ZJ_BATCH];
+
+    while (!w->is_stopping && !atomic_load_explicit(w->stop, memory_order_relaxed)) {
+        zj_swap_offline(w->id);
+        int n = w->io->recv_batch(w, msgs, ZJ_BATCH, wait_ms(w));
+        if (n < 0) {
+            zj_log_err("worker %u: %s backend failed: %s; worker stops", w->id, w->io->name,
+                       zj_strerror(n));
+            break;
+        }
+        if (n > 0) {
+            const zj_imgset_t *set = zj_swap_enter(w->id);
+            answer_batch(w, set, msgs, (size_t)n);
+            w->io->send_batch(w, msgs, (size_t)n);
+            zj_stat_add(&w->stats.batches, 1);
+        }
+        w->io->tick(w, zj_now_ms());
+    }
+    zj_swap_offline(w->id);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_boot_t *boot = arg;
+    zj_worker_t *w = boot->w;
+
+    pin_cpu(w);
+    zj_responder_init(&w->resp, boot->acfg, boot->seed);
+    int rc = zj_tcp_table_init(&w->tcp, w->tcp_max_conns, w->tcp_idle_ms);
+    if (rc == ZJ_OK) {
+        rc = w->io->init(w);
+    }
+    w->start_rc = rc;
+    /* boot lives on the starter's stack: do not touch it after posting. */
+    sem_post(&boot->ready);
+    if (rc == ZJ_OK) {
+        run_loop(w);
+    }
+    w->io->fini(w);
+    zj_tcp_table_fini(&w->tcp);
+    return NULL;
+}
+
+int zj_worker_start(zj_worker_t *w, const zj_answer_cfg_t *acfg, uint64_t seed)
+{
+    worker_boot_t boot = {.w = w, .acfg = acfg, .seed = seed};
+    if (sem_init(&boot.ready, 0, 0) != 0) {
+        return -errno;
+    }
+    int rc = pthread_create(&w->thread, NULL, worker_main, &boot);
+    if (rc != 0) {
+        sem_destroy(&boot.ready);
+        return -rc;
+    }
+    while (sem_wait(&boot.ready) != 0 && errno == EINTR) {
+    }
+    sem_destroy(&boot.ready);
+    if (w->start_rc != ZJ_OK) {
+        pthread_join(w->thread, NULL);
+    }
+    return w->start_rc;
+}
+
+void zj_worker_join(zj_worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+}

@@ -1,0 +1,97 @@
+/* Per-core workers: each owns its sockets, responder, buffers and backend state, and runs
+ * batch in -> answer each -> batch out -> tick (STYLE P2/P6) with no locks and no allocation per
+ * packet. The server thread starts and stops them; the control plane reads their counters. */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "zonejet/compiler.h"
+#include "dns/answer.h"
+#include "net/io.h"
+#include "net/tcp.h"
+
+/* Messages per batch. Caps the delay added to the first packet of a batch (64 answers at
+ * ~1 µs each) while amortising one system call over many packets (gdnsd's MMSG_WIDTH). */
+#define ZJ_BATCH 64
+
+/* Largest UDP response we build: the maximum configurable EDNS payload (config.h). */
+#define ZJ_UDP_TX_CAP 4096
+
+/** One query of a batch, as a backend hands it to the worker. */
+struct zj_msg {
+    const uint8_t *rx; /* the query; valid until send_batch returns */
+    size_t rx_len;
+    uint8_t *tx; /* where the answer goes */
+    size_t tx_cap;
+    size_t tx_len; /* set by the worker; 0 = no answer */
+    const struct sockaddr *src;
+    bool is_tcp;
+    uint32_t ref; /* backend's own reference (tx slot or connection) */
+};
+
+/** Counters a worker bumps and the control plane reads (relaxed, no lock-prefixed ops). */
+typedef struct zj_io_stats {
+    _Atomic uint64_t batches;
+    _Atomic uint64_t udp_rx;
+    _Atomic uint64_t udp_tx;
+    _Atomic uint64_t udp_drops; /* truncated datagrams, no tx slot, send errors */
+    _Atomic uint64_t nobufs;    /* io_uring provided-buffer exhaustion (backpressure) */
+    _Atomic uint64_t tcp_accepted;
+    _Atomic uint64_t tcp_closed;
+    _Atomic uint64_t tcp_idle_closed;
+    _Atomic uint64_t tcp_evicted; /* closed to make room under tcp-max-conns */
+    _Atomic uint64_t tcp_rejected;
+    _Atomic uint64_t tcp_queries;
+} zj_io_stats_t;
+
+/** Bump a counter owned by the calling worker (plain load + store: one writer). */
+static inline void zj_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t zj_stat_get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+struct zj_worker {
+    /* Set by the server before start, read-only afterwards. */
+    unsigned id;
+    int cpu; /* CPU to pin to, or -1 */
+    const zj_io_ops_t *io;
+    const int *udp_fds; /* one per listen address (owned by the server) */
+    const int *tcp_fds;
+    size_t n_socks;
+    int stop_fd;              /* eventfd, readable once the server stops */
+    const _Atomic bool *stop; /* the server's stop flag */
+    uint32_t tcp_max_conns;
+    uint32_t tcp_idle_ms;
+
+    /* Owned by the worker thread. */
+    zj_responder_t resp;
+    zj_tcp_table_t tcp;
+    void *io_state;
+    bool is_stopping;
+    pthread_t thread;
+    int start_rc; /* init result, reported to the server */
+
+    ZJ_ALIGNED_CL zj_io_stats_t stats; /* own cache line: read by the control thread */
+};
+
+/** Start w's thread (w fully set up by the caller). Waits until the thread has initialised its
+ *  backend; returns its result (0, or a negative zj_err, in which case the thread has exited).
+ *  Start-up only. */
+int zj_worker_start(zj_worker_t *w, const zj_answer_cfg_t *acfg, uint64_t seed);
+
+/** Join w's thread (after the stop flag and event are set). */
+void zj_worker_join(zj_worker_t *w);
+
+/** Monotonic milliseconds. */
+uint64_t zj_now_ms(void);

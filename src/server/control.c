@@ -1,0 +1,311 @@
+/* Control socket: status and stats over a Unix socket (see control.h for the protocol).
+ *
+ * Counters are read without stopping anyone: each worker's io counters are relaxed atomics it
+ * alone writes, and the responder counters are 64-bit words read with relaxed loads, so a reader
+ * may see a batch half-counted but never a torn value. Summation happens here, on read, so the
+ * hot path never touches a shared line (STYLE util/stats). */
+#include "server/control.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "zonejet/compiler.h"
+#include "zonejet/err.h"
+#include "server/server.h"
+#include "util/log.h"
+#include "zone/swap.h"
+
+/* Longest command line we read. */
+#define CONTROL_CMD_CAP 256
+/* Reply buffer: the image set description is a line per zone; 1 MiB holds ~10k zones, beyond
+ * which the reply is cut (and says so). */
+#define CONTROL_REPLY_CAP (1024 * 1024)
+/* A client must send its command within this time, or is dropped. */
+#define CONTROL_TIMEOUT_MS 1000
+
+int zj_control_open(const char *path)
+{
+    struct sockaddr_un sun;
+    int rc = ZJ_OK;
+    int fd = -1;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        zj_log_err("control socket %s: path too long (max %zu bytes)", path,
+                   sizeof(sun.sun_path) - 1);
+        return ZJ_EINVAL;
+    }
+    memcpy(sun.sun_path, path, strlen(path));
+
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            zj_log_err("control socket %s: exists and is not a socket", path);
+            return ZJ_EINVAL;
+        }
+        unlink(path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* Create it owner-only from the start: no window in which others could connect. */
+    mode_t old_mask = umask(0077);
+    int brc = bind(fd, (const struct sockaddr *)&sun, sizeof(sun));
+    int bind_errno = errno;
+    umask(old_mask);
+    if (brc != 0) {
+        rc = -bind_errno;
+        goto out;
+    }
+    if (chmod(path, 0600) != 0 || listen(fd, 16) != 0) {
+        rc = -errno;
+        goto out;
+    }
+out:
+    if (rc != ZJ_OK) {
+        zj_log_err("control socket %s: %s", path, zj_strerror(rc));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rc;
+    }
+    return fd;
+}
+
+void zj_control_close(int fd, const char *path)
+{
+    if (fd >= 0) {
+        close(fd);
+        if (path != NULL) {
+            unlink(path);
+        }
+    }
+}
+
+/* Append to a reply buffer; keeps track of truncation. */
+typedef struct reply {
+    char *p;
+    size_t len;
+    size_t cap;
+} reply_t;
+
+static void put(reply_t *r, const char *fmt, ...) ZJ_PRINTF(2, 3);
+
+static void put(reply_t *r, const char *fmt, ...)
+{
+    if (r->len + 1 >= r->cap) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->p + r->len, r->cap - r->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return;
+    }
+    r->len += (size_t)n < r->cap - r->len ? (size_t)n : r->cap - r->len - 1;
+}
+
+static uint64_t load_u64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Sum of every worker's answer counters. */
+static void sum_answer_stats(const zj_control_view_t *v, zj_answer_stats_t *sum)
+{
+    memset(sum, 0, sizeof(*sum));
+    for (size_t i = 0; i < v->n_workers; i++) {
+        const zj_answer_stats_t *s = &v->workers[i].resp.stats;
+        sum->queries += load_u64(&s->queries);
+        sum->responses += load_u64(&s->responses);
+        sum->dropped += load_u64(&s->dropped);
+        for (size_t k = 0; k < ZJ_ARRAY_SIZE(s->rcode); k++) {
+            sum->rcode[k] += load_u64(&s->rcode[k]);
+        }
+        sum->badvers += load_u64(&s->badvers);
+        sum->truncated += load_u64(&s->truncated);
+        sum->referrals += load_u64(&s->referrals);
+        sum->edns += load_u64(&s->edns);
+        sum->tcp += load_u64(&s->tcp);
+    }
+}
+
+/* Names of rcodes 0..5 (RFC 1035 §4.1.1), for the rcode_* counters. */
+static const char *const rcode_names[] = {"noerror",  "formerr", "servfail",
+                                          "nxdomain", "notimp",  "refused"};
+
+/* One io counter: its name and where it sits in zj_io_stats_t. */
+typedef struct io_field {
+    const char *name;
+    size_t off;
+} io_field_t;
+
+static const io_field_t io_fields[] = {
+    {"batches", offsetof(zj_io_stats_t, batches)},
+    {"udp_rx", offsetof(zj_io_stats_t, udp_rx)},
+    {"udp_tx", offsetof(zj_io_stats_t, udp_tx)},
+    {"udp_drops", offsetof(zj_io_stats_t, udp_drops)},
+    {"nobufs", offsetof(zj_io_stats_t, nobufs)},
+    {"tcp_accepted", offsetof(zj_io_stats_t, tcp_accepted)},
+    {"tcp_closed", offsetof(zj_io_stats_t, tcp_closed)},
+    {"tcp_idle_closed", offsetof(zj_io_stats_t, tcp_idle_closed)},
+    {"tcp_evicted", offsetof(zj_io_stats_t, tcp_evicted)},
+    {"tcp_rejected", offsetof(zj_io_stats_t, tcp_rejected)},
+    {"tcp_queries", offsetof(zj_io_stats_t, tcp_queries)},
+};
+
+static uint64_t io_get(const zj_io_stats_t *s, const io_field_t *f)
+{
+    const char *base = (const char *)s;
+    const _Atomic uint64_t *p = (const _Atomic uint64_t *)(const void *)(base + f->off);
+    return zj_stat_get(p);
+}
+
+static void reply_stats(const zj_control_view_t *v, reply_t *r)
+{
+    zj_answer_stats_t a;
+    sum_answer_stats(v, &a);
+    put(r, "queries %llu\n", (unsigned long long)a.queries);
+    put(r, "responses %llu\n", (unsigned long long)a.responses);
+    put(r, "dropped %llu\n", (unsigned long long)a.dropped);
+    for (size_t k = 0; k < ZJ_ARRAY_SIZE(rcode_names); k++) {
+        put(r, "rcode_%s %llu\n", rcode_names[k], (unsigned long long)a.rcode[k]);
+    }
+    put(r, "badvers %llu\n", (unsigned long long)a.badvers);
+    put(r, "truncated %llu\n", (unsigned long long)a.truncated);
+    put(r, "referrals %llu\n", (unsigned long long)a.referrals);
+    put(r, "edns %llu\n", (unsigned long long)a.edns);
+    put(r, "tcp %llu\n", (unsigned long long)a.tcp);
+    for (size_t f = 0; f < ZJ_ARRAY_SIZE(io_fields); f++) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < v->n_workers; i++) {
+            sum += io_get(&v->workers[i].stats, &io_fields[f]);
+        }
+        put(r, "%s %llu\n", io_fields[f].name, (unsigned long long)sum);
+    }
+}
+
+static void reply_status(const zj_control_view_t *v, reply_t *r)
+{
+    uint64_t up_ms = zj_now_ms() - v->start_ms;
+    put(r, "zonejetd %s up %llu.%03llus io %s workers %zu\n", ZJ_VERSION_STRING,
+        (unsigned long long)(up_ms / 1000), (unsigned long long)(up_ms % 1000), v->io_name,
+        v->n_workers);
+    const zj_imgset_t *set = zj_swap_current();
+    if (set != NULL && r->len + 1 < r->cap) {
+        r->len += zj_imgset_describe(set, r->p + r->len, r->cap - r->len - 1);
+        r->p[r->len] = '\0';
+        if (r->len > 0 && r->p[r->len - 1] != '\n') {
+            put(r, "\n");
+        }
+    }
+    for (size_t i = 0; i < v->n_workers; i++) {
+        const zj_worker_t *w = &v->workers[i];
+        put(r, "worker %u cpu %d queries %llu", w->id, w->cpu,
+            (unsigned long long)load_u64(&w->resp.stats.queries));
+        for (size_t f = 0; f < ZJ_ARRAY_SIZE(io_fields); f++) {
+            put(r, " %s %llu", io_fields[f].name,
+                (unsigned long long)io_get(&w->stats, &io_fields[f]));
+        }
+        put(r, "\n");
+    }
+}
+
+size_t zj_control_reply(const zj_control_view_t *view, const char *cmd, char *out, size_t cap)
+{
+    reply_t r = {.p = out, .len = 0, .cap = cap};
+    if (cap == 0) {
+        return 0;
+    }
+    out[0] = '\0';
+    if (strcmp(cmd, "status") == 0) {
+        reply_status(view, &r);
+    } else if (strcmp(cmd, "stats") == 0) {
+        reply_stats(view, &r);
+    } else if (strcmp(cmd, "reload") == 0) {
+        put(&r, "error: reload is not implemented yet\n");
+    } else {
+        put(&r, "error: unknown command '%.64s' (try status, stats)\n", cmd);
+    }
+    return r.len;
+}
+
+/* Read one command line from a client (bounded by CONTROL_CMD_CAP and the receive timeout). */
+static int read_command(int fd, char *cmd, size_t cap)
+{
+    size_t len = 0;
+    while (len + 1 < cap) {
+        ssize_t n = recv(fd, cmd + len, cap - 1 - len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -errno;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+        if (memchr(cmd, '\n', len) != NULL) {
+            break;
+        }
+    }
+    cmd[len] = '\0';
+    cmd[strcspn(cmd, "\r\n")] = '\0';
+    return ZJ_OK;
+}
+
+static void write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void zj_control_serve(int fd, const zj_control_view_t *view)
+{
+    char cmd[CONTROL_CMD_CAP];
+    char *reply = NULL;
+
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (cfd < 0) {
+        return;
+    }
+    struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_MS / 1000,
+                         .tv_usec = (CONTROL_TIMEOUT_MS % 1000) * 1000};
+    (void)setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (read_command(cfd, cmd, sizeof(cmd)) != ZJ_OK) {
+        goto out;
+    }
+    reply = malloc(CONTROL_REPLY_CAP);
+    if (reply == NULL) {
+        goto out;
+    }
+    size_t len = zj_control_reply(view, cmd, reply, CONTROL_REPLY_CAP);
+    write_all(cfd, reply, len);
+out:
+    free(reply);
+    close(cfd);
+}
