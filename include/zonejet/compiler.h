@@ -16,7 +16,12 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ZJ_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ZJ_STATIC_SIZE(type, size) _Static_assert(sizeof(type) == (size), #type " size is pinned")
+#ifdef __cplusplus
+#define ZJ_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define ZJ_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+#define ZJ_STATIC_SIZE(type, size) ZJ_STATIC_ASSERT(sizeof(type) == (size), #type " size is pinned")
 
 /* Always-on check for conditions whose failure means memory corruption (STYLE §3). */
 #define ZJ_VERIFY(x)                                                                               \

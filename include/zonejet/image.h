@@ -55,7 +55,7 @@ typedef struct zj_img_header_d {
 } zj_img_header_d;
 ZJ_STATIC_SIZE(zj_img_header_d, 48);
 #define ZJ_IMG_SUM_FROM 32u /* the first byte after the checksum field */
-_Static_assert(offsetof(zj_img_header_d, checksum) + 8 == ZJ_IMG_SUM_FROM, "checksum position");
+ZJ_STATIC_ASSERT(offsetof(zj_img_header_d, checksum) + 8 == ZJ_IMG_SUM_FROM, "checksum position");
 
 typedef struct zj_img_section_d {
     uint32_t kind;

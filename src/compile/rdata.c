@@ -40,22 +40,22 @@ typedef struct rr_name {
 /* IANA "Resource Record (RR) TYPEs" mnemonics that dnspython 2.3 also knows, so that a type
  * bitmap we print reads back there. The most frequent types come first: the lookup is linear. */
 static const rr_name_t rr_names[] = {
-    {"A", 1},          {"AAAA", 28},      {"TXT", 16},        {"CNAME", 5},     {"NS", 2},
-    {"MX", 15},        {"SOA", 6},        {"PTR", 12},        {"SRV", 33},      {"CAA", 257},
-    {"DS", 43},        {"RRSIG", 46},     {"NSEC", 47},       {"DNSKEY", 48},   {"NSEC3", 50},
-    {"NSEC3PARAM", 51}, {"HTTPS", 65},    {"SVCB", 64},       {"TLSA", 52},     {"SSHFP", 44},
-    {"DNAME", 39},     {"NAPTR", 35},     {"HINFO", 13},      {"SPF", 99},      {"LOC", 29},
-    {"URI", 256},      {"CDS", 59},       {"CDNSKEY", 60},    {"SMIMEA", 53},   {"OPENPGPKEY", 61},
-    {"ZONEMD", 63},    {"CSYNC", 62},     {"MD", 3},          {"MF", 4},        {"MB", 7},
-    {"MG", 8},         {"MR", 9},         {"NULL", 10},       {"WKS", 11},      {"MINFO", 14},
-    {"RP", 17},        {"AFSDB", 18},     {"X25", 19},        {"ISDN", 20},     {"RT", 21},
-    {"NSAP", 22},      {"NSAP-PTR", 23},  {"SIG", 24},        {"KEY", 25},      {"PX", 26},
-    {"GPOS", 27},      {"NXT", 30},       {"KX", 36},         {"CERT", 37},     {"A6", 38},
-    {"OPT", 41},       {"APL", 42},       {"IPSECKEY", 45},   {"DHCID", 49},    {"HIP", 55},
-    {"NINFO", 56},     {"UNSPEC", 103},   {"NID", 104},       {"L32", 105},     {"L64", 106},
-    {"LP", 107},       {"EUI48", 108},    {"EUI64", 109},     {"TKEY", 249},    {"TSIG", 250},
-    {"IXFR", 251},     {"AXFR", 252},     {"MAILB", 253},     {"MAILA", 254},   {"ANY", 255},
-    {"AVC", 258},      {"AMTRELAY", 260}, {"TA", 32768},      {"DLV", 32769},
+    {"A", 1},           {"AAAA", 28},      {"TXT", 16},      {"CNAME", 5},   {"NS", 2},
+    {"MX", 15},         {"SOA", 6},        {"PTR", 12},      {"SRV", 33},    {"CAA", 257},
+    {"DS", 43},         {"RRSIG", 46},     {"NSEC", 47},     {"DNSKEY", 48}, {"NSEC3", 50},
+    {"NSEC3PARAM", 51}, {"HTTPS", 65},     {"SVCB", 64},     {"TLSA", 52},   {"SSHFP", 44},
+    {"DNAME", 39},      {"NAPTR", 35},     {"HINFO", 13},    {"SPF", 99},    {"LOC", 29},
+    {"URI", 256},       {"CDS", 59},       {"CDNSKEY", 60},  {"SMIMEA", 53}, {"OPENPGPKEY", 61},
+    {"ZONEMD", 63},     {"CSYNC", 62},     {"MD", 3},        {"MF", 4},      {"MB", 7},
+    {"MG", 8},          {"MR", 9},         {"NULL", 10},     {"WKS", 11},    {"MINFO", 14},
+    {"RP", 17},         {"AFSDB", 18},     {"X25", 19},      {"ISDN", 20},   {"RT", 21},
+    {"NSAP", 22},       {"NSAP-PTR", 23},  {"SIG", 24},      {"KEY", 25},    {"PX", 26},
+    {"GPOS", 27},       {"NXT", 30},       {"KX", 36},       {"CERT", 37},   {"A6", 38},
+    {"OPT", 41},        {"APL", 42},       {"IPSECKEY", 45}, {"DHCID", 49},  {"HIP", 55},
+    {"NINFO", 56},      {"UNSPEC", 103},   {"NID", 104},     {"L32", 105},   {"L64", 106},
+    {"LP", 107},        {"EUI48", 108},    {"EUI64", 109},   {"TKEY", 249},  {"TSIG", 250},
+    {"IXFR", 251},      {"AXFR", 252},     {"MAILB", 253},   {"MAILA", 254}, {"ANY", 255},
+    {"AVC", 258},       {"AMTRELAY", 260}, {"TA", 32768},    {"DLV", 32769},
 };
 
 static inline char upper(char c)
@@ -174,11 +174,11 @@ typedef struct rd_desc {
 } rd_desc_t;
 
 static const rd_desc_t rd_descs[] = {
-    {1, "4", {"address"}}, /* A, RFC 1035 §3.4.1 */
-    {28, "6", {"address"}}, /* AAAA, RFC 3596 §2.4 */
-    {16, "M", {"text"}},    /* TXT, RFC 1035 §3.3.14 */
-    {5, "N", {"target"}},   /* CNAME, RFC 1035 §3.3.1 */
-    {2, "N", {"nsdname"}},  /* NS, RFC 1035 §3.3.11 */
+    {1, "4", {"address"}},                  /* A, RFC 1035 §3.4.1 */
+    {28, "6", {"address"}},                 /* AAAA, RFC 3596 §2.4 */
+    {16, "M", {"text"}},                    /* TXT, RFC 1035 §3.3.14 */
+    {5, "N", {"target"}},                   /* CNAME, RFC 1035 §3.3.1 */
+    {2, "N", {"nsdname"}},                  /* NS, RFC 1035 §3.3.11 */
     {15, "sN", {"preference", "exchange"}}, /* MX, RFC 1035 §3.3.9 */
     {6,
      "NNlTTTT",
@@ -191,30 +191,30 @@ static const rd_desc_t rd_descs[] = {
     {35,
      "ssSSSN",
      {"order", "preference", "flags", "services", "regexp", "replacement"}}, /* NAPTR, RFC 3403 */
-    {43, "sabX", {"key tag", "algorithm", "digest type", "digest"}},          /* DS, RFC 4034 §5.3 */
-    {59, "sabX", {"key tag", "algorithm", "digest type", "digest"}},         /* CDS, RFC 7344 */
-    {48, "sbaB", {"flags", "protocol", "algorithm", "public key"}},          /* DNSKEY, §2.2 */
-    {60, "sbaB", {"flags", "protocol", "algorithm", "public key"}},          /* CDNSKEY */
+    {43, "sabX", {"key tag", "algorithm", "digest type", "digest"}}, /* DS, RFC 4034 §5.3 */
+    {59, "sabX", {"key tag", "algorithm", "digest type", "digest"}}, /* CDS, RFC 7344 */
+    {48, "sbaB", {"flags", "protocol", "algorithm", "public key"}},  /* DNSKEY, §2.2 */
+    {60, "sbaB", {"flags", "protocol", "algorithm", "public key"}},  /* CDNSKEY */
     {46,
      "yablttsNB",
      {"type covered", "algorithm", "labels", "original TTL", "expiration", "inception", "key tag",
-      "signer", "signature"}},                             /* RRSIG, RFC 4034 §3.2 */
-    {47, "Nm", {"next domain", "type bitmap"}},            /* NSEC, RFC 4034 §4.2 */
+      "signer", "signature"}},                  /* RRSIG, RFC 4034 §3.2 */
+    {47, "Nm", {"next domain", "type bitmap"}}, /* NSEC, RFC 4034 §4.2 */
     {50,
      "bbshHm",
      {"hash algorithm", "flags", "iterations", "salt", "next hashed owner",
-      "type bitmap"}},                                     /* NSEC3, RFC 5155 §3.3 */
+      "type bitmap"}},                                               /* NSEC3, RFC 5155 §3.3 */
     {51, "bbsh", {"hash algorithm", "flags", "iterations", "salt"}}, /* NSEC3PARAM, §4.3 */
-    {44, "bbX", {"algorithm", "fingerprint type", "fingerprint"}},    /* SSHFP, RFC 4255 §3.2 */
-    {52, "bbbX", {"usage", "selector", "matching type", "data"}},     /* TLSA, RFC 6698 §2.2 */
-    {53, "bbbX", {"usage", "selector", "matching type", "data"}},     /* SMIMEA, RFC 8162 */
-    {61, "P", {"public key"}},                                        /* OPENPGPKEY, RFC 7929 */
-    {63, "lbbX", {"serial", "scheme", "hash algorithm", "digest"}},   /* ZONEMD, RFC 8976 §2.3 */
-    {62, "lsm", {"serial", "flags", "type bitmap"}},                  /* CSYNC, RFC 7477 §2.1 */
-    {17, "NN", {"mbox", "txtdname"}},                                 /* RP, RFC 1183 §2.2 */
-    {18, "sN", {"subtype", "hostname"}},                              /* AFSDB, RFC 1183 §1 */
-    {21, "sN", {"preference", "intermediate"}},                       /* RT, RFC 1183 §3.3 */
-    {36, "sN", {"preference", "exchanger"}},                          /* KX, RFC 2230 */
+    {44, "bbX", {"algorithm", "fingerprint type", "fingerprint"}},   /* SSHFP, RFC 4255 §3.2 */
+    {52, "bbbX", {"usage", "selector", "matching type", "data"}},    /* TLSA, RFC 6698 §2.2 */
+    {53, "bbbX", {"usage", "selector", "matching type", "data"}},    /* SMIMEA, RFC 8162 */
+    {61, "P", {"public key"}},                                       /* OPENPGPKEY, RFC 7929 */
+    {63, "lbbX", {"serial", "scheme", "hash algorithm", "digest"}},  /* ZONEMD, RFC 8976 §2.3 */
+    {62, "lsm", {"serial", "flags", "type bitmap"}},                 /* CSYNC, RFC 7477 §2.1 */
+    {17, "NN", {"mbox", "txtdname"}},                                /* RP, RFC 1183 §2.2 */
+    {18, "sN", {"subtype", "hostname"}},                             /* AFSDB, RFC 1183 §1 */
+    {21, "sN", {"preference", "intermediate"}},                      /* RT, RFC 1183 §3.3 */
+    {36, "sN", {"preference", "exchanger"}},                         /* KX, RFC 2230 */
 };
 
 static const rd_desc_t *find_desc(uint16_t type)
@@ -254,7 +254,8 @@ static int unesc_next(const char **pp, const char *end, uint8_t *b)
     if (end - p < 4 || !is_digit(p[2]) || !is_digit(p[3])) {
         return -1;
     }
-    unsigned v = (unsigned)(p[1] - '0') * 100 + (unsigned)(p[2] - '0') * 10 + (unsigned)(p[3] - '0');
+    unsigned v =
+        (unsigned)(p[1] - '0') * 100 + (unsigned)(p[2] - '0') * 10 + (unsigned)(p[3] - '0');
     if (v > 255) {
         return -1;
     }
@@ -590,14 +591,22 @@ static void f_ttl(rd_in_t *c)
 
 /* RFC 4034 Appendix A.1 mnemonics; RFC 8624 lists which are still in use. */
 static const rr_name_t alg_names[] = {
-    {"RSAMD5", 1},           {"DH", 2},
-    {"DSA", 3},              {"RSASHA1", 5},
-    {"DSA-NSEC3-SHA1", 6},   {"RSASHA1-NSEC3-SHA1", 7},
-    {"RSASHA256", 8},        {"RSASHA512", 10},
-    {"ECC-GOST", 12},        {"ECDSAP256SHA256", 13},
-    {"ECDSAP384SHA384", 14}, {"ED25519", 15},
-    {"ED448", 16},           {"INDIRECT", 252},
-    {"PRIVATEDNS", 253},     {"PRIVATEOID", 254},
+    {"RSAMD5", 1},
+    {"DH", 2},
+    {"DSA", 3},
+    {"RSASHA1", 5},
+    {"DSA-NSEC3-SHA1", 6},
+    {"RSASHA1-NSEC3-SHA1", 7},
+    {"RSASHA256", 8},
+    {"RSASHA512", 10},
+    {"ECC-GOST", 12},
+    {"ECDSAP256SHA256", 13},
+    {"ECDSAP384SHA384", 14},
+    {"ED25519", 15},
+    {"ED448", 16},
+    {"INDIRECT", 252},
+    {"PRIVATEDNS", 253},
+    {"PRIVATEOID", 254},
 };
 
 static void f_alg(rd_in_t *c)
@@ -1130,8 +1139,7 @@ static void parse_loc(rd_in_t *c)
 {
     /* Defaults from RFC 1876 §3: size 1m, horizontal precision 10000m, vertical 10m. */
     int64_t prec[3] = {100, 1000000, 1000};
-    static const char *const prec_names[3] = {"size", "horizontal precision",
-                                              "vertical precision"};
+    static const char *const prec_names[3] = {"size", "horizontal precision", "vertical precision"};
     c->field = "latitude";
     int64_t lat = loc_coord(c, 90, 'N', 'S');
     c->field = "longitude";
@@ -1525,38 +1533,69 @@ static void parse_svcb(rd_in_t *c)
     }
 }
 
-/* Field checks across fields, after a descriptor-driven parse. */
+/* Checks across fields of a descriptor-parsed rdata, shared by both directions so that
+ * to_text never prints what from_text would refuse. */
+enum { FC_OK, FC_DS_TYPE0, FC_DS_LEN, FC_ZMD_SCHEME0, FC_ZMD_HASH0, FC_ZMD_LEN };
+
+/* DS digest sizes by digest type: SHA-1 (RFC 4034 §5.1.4), SHA-256 (RFC 4509 §2.2), GOST
+ * (RFC 5933), SHA-384 (RFC 6605 §2). */
+static const uint8_t ds_digest_len[5] = {0, 20, 32, 32, 48};
+
+static int fields_check(uint16_t type, const uint8_t *rd, size_t len)
+{
+    if ((type == ZJ_T_DS || type == ZJ_T_CDS) && len >= 4) {
+        /* Digest type 0 is reserved (RFC 3658 §2.4), except in the CDS delete request
+         * "0 0 0 00" (RFC 8078 §4). */
+        uint8_t dt = rd[3];
+        if (dt == 0 && type == ZJ_T_DS) {
+            return FC_DS_TYPE0;
+        }
+        if (dt >= 1 && dt <= 4 && len - 4 != ds_digest_len[dt]) {
+            return FC_DS_LEN;
+        }
+    } else if (type == ZJ_T_ZONEMD && len >= 6) {
+        /* RFC 8976 §5.2, §5.3: scheme and hash 0 reserved; SHA-384 (1) is 48 bytes, SHA-512 (2)
+         * 64 (§2.2.4). */
+        if (rd[4] == 0) {
+            return FC_ZMD_SCHEME0;
+        }
+        if (rd[5] == 0) {
+            return FC_ZMD_HASH0;
+        }
+        if ((rd[5] == 1 && len - 6 != 48) || (rd[5] == 2 && len - 6 != 64)) {
+            return FC_ZMD_LEN;
+        }
+    }
+    return FC_OK;
+}
+
 static void check_fields(rd_in_t *c, uint16_t type)
 {
-    if (type == ZJ_T_DS || type == ZJ_T_CDS) {
-        /* Digest sizes: SHA-1 (RFC 4034 §5.1.4), SHA-256 (RFC 4509 §2.2), GOST (RFC 5933),
-         * SHA-384 (RFC 6605 §2). Type 0 is reserved, except in the CDS delete request
-         * "0 0 0 00" (RFC 8078 §4). */
-        static const uint8_t want[5] = {0, 20, 32, 32, 48};
-        uint8_t dt = c->out[3];
-        size_t got = c->len - 4;
+    switch (fields_check(type, c->out, c->len)) {
+    case FC_DS_TYPE0:
+        c->field = "digest type";
+        rd_fail(c, "0 is reserved (RFC 3658 §2.4)");
+        break;
+    case FC_DS_LEN:
         c->field = "digest";
-        if (dt == 0 && type == ZJ_T_DS) {
-            rd_fail(c, "digest type 0 is reserved (RFC 3658 §2.4)");
-        } else if (dt >= 1 && dt <= 4 && got != want[dt]) {
-            rd_fail(c, "%zu bytes, but digest type %u needs %u", got, dt, want[dt]);
-        }
-    } else if (type == ZJ_T_ZONEMD) {
-        /* RFC 8976 §2.2.2-§2.2.4, §5.2, §5.3: scheme and hash 0 reserved; SHA-384 (1) is 48
-         * bytes, SHA-512 (2) 64. */
-        uint8_t scheme = c->out[4];
-        uint8_t hash = c->out[5];
-        size_t got = c->len - 6;
-        if (scheme == 0) {
-            c->field = "scheme";
-            rd_fail(c, "0 is reserved (RFC 8976 §5.2)");
-        } else if (hash == 0) {
-            c->field = "hash algorithm";
-            rd_fail(c, "0 is reserved (RFC 8976 §5.3)");
-        } else if ((hash == 1 && got != 48) || (hash == 2 && got != 64)) {
-            c->field = "digest";
-            rd_fail(c, "%zu bytes, but hash algorithm %u needs %u", got, hash, hash == 1 ? 48 : 64);
-        }
+        rd_fail(c, "%zu bytes, but digest type %u needs %u", c->len - 4, c->out[3],
+                ds_digest_len[c->out[3]]);
+        break;
+    case FC_ZMD_SCHEME0:
+        c->field = "scheme";
+        rd_fail(c, "0 is reserved (RFC 8976 §5.2)");
+        break;
+    case FC_ZMD_HASH0:
+        c->field = "hash algorithm";
+        rd_fail(c, "0 is reserved (RFC 8976 §5.3)");
+        break;
+    case FC_ZMD_LEN:
+        c->field = "digest";
+        rd_fail(c, "%zu bytes, but hash algorithm %u needs %u", c->len - 6, c->out[5],
+                c->out[5] == 1 ? 48 : 64);
+        break;
+    default:
+        break;
     }
 }
 
@@ -1732,8 +1771,7 @@ static void o_hex(rd_out_t *o, const uint8_t *s, size_t n, size_t chunk)
 
 static void o_b64(rd_out_t *o, const uint8_t *s, size_t n, size_t chunk)
 {
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t col = 0;
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)s[i] << 16;
@@ -1848,7 +1886,8 @@ static void print_bitmap(rd_out_t *o, rd_wire_t *w)
         uint32_t win = w_uint(w, 1);
         uint32_t bl = w_uint(w, 1);
         const uint8_t *bits = w_take(w, bl);
-        if (bits == NULL || (int)win <= last || bl == 0 || bl > 32) {
+        /* RFC 4034 §4.1.2: ascending windows, 1..32 octets, no trailing zero octet. */
+        if (bits == NULL || (int)win <= last || bl == 0 || bl > 32 || bits[bl - 1] == 0) {
             w->is_bad = true;
             return;
         }
@@ -2012,8 +2051,10 @@ static void print_loc(rd_out_t *o, rd_wire_t *w)
     uint64_t prec[3];
     for (int k = 0; k < 3; k++) {
         uint32_t b = w_uint(w, 1);
-        if (b >> 4 > 9 || (b & 15) > 9) {
-            w->is_bad = true; /* RFC 1876 §2: base and exponent digits are 0..9 */
+        /* RFC 1876 §2: base and exponent digits are 0..9; a zero base with a non-zero
+         * exponent would print as 0.00m and read back as 0x00, so it is refused. */
+        if (b >> 4 > 9 || (b & 15) > 9 || (b >> 4 == 0 && b != 0)) {
+            w->is_bad = true;
         }
         prec[k] = b >> 4;
         for (uint32_t e = 0; e < (b & 15); e++) {
@@ -2095,6 +2136,10 @@ static void print_svc_value(rd_out_t *o, rd_wire_t *w, uint32_t key, const uint8
         o_putc(o, '"');
         for (size_t i = 0; i < n; i += 2) {
             uint16_t k = zj_be16(v + i);
+            if (k == SVC_MANDATORY || (i > 0 && k <= zj_be16(v + i - 2))) {
+                w->is_bad = true; /* RFC 9460 §8: ascending, no duplicates, not itself */
+                return;
+            }
             if (i > 0) {
                 o_putc(o, ',');
             }
@@ -2191,15 +2236,25 @@ static void print_svcb(rd_out_t *o, rd_wire_t *w)
     int last = -1;
     bool has_alpn = false;
     bool has_nodef = false;
+    uint16_t keys[SVC_MAX_PARAMS];
+    size_t n_keys = 0;
+    const uint8_t *mand = NULL;
+    size_t mand_len = 0;
     while (!w->is_bad && w->pos < w->len) {
         uint32_t key = w_uint(w, 2);
         uint32_t vl = w_uint(w, 2);
         const uint8_t *v = w_take(w, vl);
-        if (v == NULL || (int)key <= last || key == 65535 || prio == 0) {
+        if (v == NULL || (int)key <= last || key == 65535 || prio == 0 ||
+            n_keys == SVC_MAX_PARAMS) {
             w->is_bad = true; /* RFC 9460 §2.2: strictly increasing keys */
             return;
         }
         last = (int)key;
+        keys[n_keys++] = (uint16_t)key;
+        if (key == SVC_MANDATORY) {
+            mand = v;
+            mand_len = vl;
+        }
         has_alpn = has_alpn || key == SVC_ALPN;
         has_nodef = has_nodef || key == SVC_NO_DEFAULT_ALPN;
         if (key < ZJ_ARRAY_SIZE(svc_key_names)) {
@@ -2219,6 +2274,14 @@ static void print_svcb(rd_out_t *o, rd_wire_t *w)
     }
     if (has_nodef && !has_alpn) {
         w->is_bad = true;
+    }
+    /* Every key listed in mandatory must be present (RFC 9460 §8). */
+    for (size_t i = 0; mand != NULL && i + 1 < mand_len && !w->is_bad; i += 2) {
+        bool is_present = false;
+        for (size_t k = 0; k < n_keys; k++) {
+            is_present = is_present || keys[k] == zj_be16(mand + i);
+        }
+        w->is_bad = !is_present;
     }
 }
 
@@ -2242,6 +2305,9 @@ int zj_rdata_to_text(uint16_t type, const uint8_t *rdata, size_t rdlen, char *ou
                 o_putc(&o, ' ');
             }
             print_field(&o, &w, d->codes[k]);
+        }
+        if (fields_check(type, rdata, rdlen) != FC_OK) {
+            w.is_bad = true;
         }
     } else if (type == ZJ_T_LOC) {
         print_loc(&o, &w);

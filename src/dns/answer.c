@@ -65,77 +65,132 @@ static inline uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
-/* Equality of a lower-case name with an uncompressed name in the response. */
-static bool name_eq_at(const uint8_t *lname, size_t len, const uint8_t *at, size_t avail)
+/* Does the name at response offset o (possibly ending in pointers) equal the lower-case,
+ * uncompressed suffix s? Offsets in the table are label starts this response wrote, so the walk
+ * stays inside what was written; the hop bound guards against a bug, not against input. */
+static bool name_eq_resp(const resp_t *r, size_t o, const uint8_t *s)
 {
-    if (len > avail) {
-        return false;
-    }
-    for (size_t i = 0; i < len;) {
-        uint8_t l = lname[i];
-        if (at[i] != l) {
+    for (int hops = 0; hops < 16;) {
+        uint8_t l = r->buf[o];
+        if ((l & 0xC0) == 0xC0) {
+            o = (size_t)(zj_be16(r->buf + o) & 0x3FFF);
+            hops++;
+            continue;
+        }
+        if (l != *s) {
             return false;
         }
-        i++;
-        for (uint8_t k = 0; k < l; k++, i++) {
-            if (lower(at[i]) != lname[i]) {
+        if (l == 0) {
+            return true;
+        }
+        for (uint8_t k = 1; k <= l; k++) {
+            if (lower(r->buf[o + k]) != s[k]) {
                 return false;
             }
         }
+        o += (size_t)l + 1;
+        s += l + 1;
     }
-    return true;
+    return false;
 }
 
-/* A compression pointer to an existing copy of lname in the response, or 0. */
-static uint16_t find_ptr(const resp_t *r, const uint8_t *lname, size_t len)
+/* A compression pointer to an earlier copy of the lower-case suffix s (length len), or 0. */
+static uint16_t find_ptr(const resp_t *r, const uint8_t *s, size_t len)
 {
     const zj_qname_t *q = r->q;
     if (len <= q->len) {
         size_t off = (size_t)q->len - len;
-        /* a suffix of the question name starts at a label boundary */
-        for (int k = 0; k <= q->labels; k++) {
+        for (int k = 0; k <= q->labels && q->off[k] <= off; k++) {
             if (q->off[k] == off) {
-                if (memcmp(q->name + off, lname, len) == 0) {
+                if (memcmp(q->name + off, s, len) == 0) {
                     return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + off));
                 }
-                break;
-            }
-            if (q->off[k] > off) {
                 break;
             }
         }
     }
     for (uint8_t i = 0; i < r->n_comp; i++) {
-        uint16_t o = r->comp_off[i];
-        if (name_eq_at(lname, len, r->buf + o, r->pos - o)) {
-            return (uint16_t)(0xC000u | o);
+        if (name_eq_resp(r, r->comp_off[i], s)) {
+            return (uint16_t)(0xC000u | r->comp_off[i]);
         }
     }
     return 0;
 }
 
-static void comp_add(resp_t *r, size_t off)
+/* Write a lower-case uncompressed name at r->pos, compressed against the question and the
+ * names this response already holds (RFC 1035 §4.1.4): the longest suffix found becomes a
+ * pointer. Returns bytes written, or 0 (nothing written) if it does not fit. */
+static size_t write_name(resp_t *r, const uint8_t *name, size_t len)
 {
-    if (r->n_comp < COMP_MAX && off < 0x3FFF) {
-        r->comp_off[r->n_comp++] = (uint16_t)off;
+    size_t i = 0;
+    uint16_t ptr = 0;
+    while (name[i] != 0) {
+        ptr = find_ptr(r, name + i, len - i);
+        if (ptr != 0) {
+            break;
+        }
+        i += (size_t)name[i] + 1;
     }
+    size_t need = ptr ? i + 2 : len;
+    if (r->pos + need > r->limit) {
+        return 0;
+    }
+    uint8_t *out = r->buf + r->pos;
+    memcpy(out, name, i);
+    /* the literal labels become compression targets for later names */
+    for (size_t k = 0; k < i; k += (size_t)name[k] + 1) {
+        if (r->n_comp < COMP_MAX && r->pos + k < 0x3FFF) {
+            r->comp_off[r->n_comp++] = (uint16_t)(r->pos + k);
+        }
+    }
+    if (ptr) {
+        zj_put16(out + i, ptr);
+    } else {
+        out[i] = 0;
+    }
+    r->pos += need;
+    return need;
 }
 
-/* Offset of the name in RDATA that later records may point at (CNAME/NS/MX/SRV), or -1. */
-static int rdata_name_off(uint16_t type)
+/* Types whose RDATA names may be compressed (RFC 3597 §4: the RFC 1035 types only; SRV, DNAME
+ * and newer types are sent uncompressed). */
+static bool rdata_compressible(uint16_t type)
 {
-    switch (type) {
-    case ZJ_T_CNAME:
-    case ZJ_T_NS:
-    case ZJ_T_DNAME:
-        return 0;
-    case ZJ_T_MX:
-        return 2;
-    case ZJ_T_SRV:
-        return 6;
-    default:
-        return -1;
+    return type == ZJ_T_NS || type == ZJ_T_CNAME || type == ZJ_T_PTR || type == ZJ_T_MX ||
+           type == ZJ_T_SOA;
+}
+
+/* RDATA of a compressible type, rewritten with compressed names. Returns false if it does
+ * not fit. The image validated these RDATA layouts at open (names are whole). */
+static bool write_rdata_compressed(resp_t *r, uint16_t type, const uint8_t *rd, size_t rdlen)
+{
+    size_t fixed = type == ZJ_T_MX ? 2 : 0;
+    if (r->pos + fixed > r->limit) {
+        return false;
     }
+    memcpy(r->buf + r->pos, rd, fixed);
+    r->pos += fixed;
+    size_t i = fixed;
+    int names = type == ZJ_T_SOA ? 2 : 1;
+    for (int n = 0; n < names; n++) {
+        uint8_t low[ZJ_DNS_MAX_NAME];
+        int nl = zj_dname_len(rd + i, rdlen - i);
+        if (nl < 0) {
+            return false;
+        }
+        zj_dname_lower(low, rd + i);
+        if (write_name(r, low, (size_t)nl) == 0) {
+            return false;
+        }
+        i += (size_t)nl;
+    }
+    size_t rest = rdlen - i; /* SOA's five counters */
+    if (r->pos + rest > r->limit) {
+        return false;
+    }
+    memcpy(r->buf + r->pos, rd + i, rest);
+    r->pos += rest;
+    return true;
 }
 
 /* Append one RRset with owner lname (lower case). Returns false, writing nothing, when it does
@@ -145,66 +200,75 @@ static bool put_rrset(resp_t *r, const zj_image_t *img, uint32_t rrset, const ui
 {
     const zj_img_rrset_d *rs = &img->rrsets[rrset];
     const uint8_t *w = img->wire + rs->wire_off;
-    uint16_t ptr = find_ptr(r, lname, lname_len);
-    size_t need = ptr ? rs->wire_len : rs->wire_len - 2 + lname_len;
-    if (r->pos + need > r->limit) {
-        return false;
-    }
+    bool compress = rdata_compressible(rs->type);
+    bool at_qname = lname_len == r->q->len && memcmp(lname, r->q->name, lname_len) == 0;
     size_t start = r->pos;
-    if (ptr == 0xC00C) {
-        memcpy(r->buf + r->pos, w, rs->wire_len); /* the fast path: owner is the question */
+    uint8_t saved_comp = r->n_comp;
+    if (at_qname && !compress) {
+        /* the fast path: owner is the question, RDATA as stored: one copy */
+        if (r->pos + rs->wire_len > r->limit) {
+            return false;
+        }
+        memcpy(r->buf + r->pos, w, rs->wire_len);
         r->pos += rs->wire_len;
-    } else {
-        size_t i = 0;
-        for (uint16_t k = 0; k < rs->n_rr; k++) {
-            size_t rrlen = 10u + zj_be16(w + i + 10);
-            if (ptr == 0) {
-                /* first RR writes the owner in full; later ones point at it when they can */
-                if (r->pos + lname_len + rrlen > r->limit) {
-                    r->pos = start;
-                    return false;
-                }
-                memcpy(r->buf + r->pos, lname, lname_len);
-                if (r->pos < 0x3FFF) {
-                    ptr = (uint16_t)(0xC000u | r->pos);
-                    comp_add(r, r->pos);
-                }
-                r->pos += lname_len;
-            } else {
-                if (r->pos + 2 + rrlen > r->limit) {
-                    r->pos = start;
-                    return false;
-                }
-                zj_put16(r->buf + r->pos, ptr);
-                r->pos += 2;
+        if (ttl_override != TTL_KEEP) {
+            for (size_t p = start; p < r->pos; p += 12u + zj_be16(r->buf + p + 10)) {
+                zj_put32(r->buf + p + 6, ttl_override);
             }
-            memcpy(r->buf + r->pos, w + i + 2, rrlen);
-            r->pos += rrlen;
-            i += 2 + rrlen;
         }
+        return true;
     }
-    /* second pass over what we wrote: TTL override and compression targets in RDATA */
-    int noff = rdata_name_off(rs->type);
-    if (ttl_override != TTL_KEEP || noff >= 0) {
-        size_t p = start;
-        for (uint16_t k = 0; k < rs->n_rr; k++) {
-            /* skip the owner: a pointer (2 bytes) or a full name */
-            if ((r->buf[p] & 0xC0) == 0xC0) {
-                p += 2;
-            } else {
-                p += (size_t)zj_dname_len(r->buf + p, r->pos - p);
+    uint16_t owner_ptr = 0;
+    size_t i = 0;
+    for (uint16_t k = 0; k < rs->n_rr; k++) {
+        size_t rdlen = zj_be16(w + i + 10);
+        /* owner: the first RR writes it (compressed), the others point at the first */
+        if (owner_ptr == 0) {
+            size_t at = r->pos;
+            size_t n = write_name(r, lname, lname_len);
+            if (n == 0) {
+                goto undo;
             }
-            if (ttl_override != TTL_KEEP) {
-                zj_put32(r->buf + p + 4, ttl_override);
+            owner_ptr = n == 2 ? zj_be16(r->buf + at) : (uint16_t)(0xC000u | at);
+            if (at >= 0x3FFF && n != 2) {
+                owner_ptr = 0; /* beyond pointer range: every RR writes its owner */
             }
-            size_t rdlen = zj_be16(r->buf + p + 8);
-            if (noff >= 0 && rdlen > (size_t)noff) {
-                comp_add(r, p + 10 + (size_t)noff);
+        } else {
+            if (r->pos + 2 > r->limit) {
+                goto undo;
             }
-            p += 10 + rdlen;
+            zj_put16(r->buf + r->pos, owner_ptr);
+            r->pos += 2;
         }
+        if (r->pos + 10 > r->limit) {
+            goto undo;
+        }
+        uint8_t *hdr = r->buf + r->pos;
+        memcpy(hdr, w + i + 2, 10);
+        if (ttl_override != TTL_KEEP) {
+            zj_put32(hdr + 4, ttl_override);
+        }
+        r->pos += 10;
+        if (compress) {
+            size_t rd_start = r->pos;
+            if (!write_rdata_compressed(r, rs->type, w + i + 12, rdlen)) {
+                goto undo;
+            }
+            zj_put16(hdr + 8, (uint16_t)(r->pos - rd_start));
+        } else {
+            if (r->pos + rdlen > r->limit) {
+                goto undo;
+            }
+            memcpy(r->buf + r->pos, w + i + 12, rdlen);
+            r->pos += rdlen;
+        }
+        i += 12 + rdlen;
     }
     return true;
+undo:
+    r->pos = start;
+    r->n_comp = saved_comp;
+    return false;
 }
 
 /* Answer/authority RRset: on overflow set TC (the message ends here). */
@@ -312,57 +376,49 @@ static size_t dname_substitute(const zj_qname_t *q, const zj_image_t *img, uint3
         return 0;
     }
     memcpy(out, q->name, prefix);
-    memcpy(out + prefix, target, tlen);
+    zj_dname_lower(out + prefix, target);
     return prefix + tlen;
 }
 
-/* Write a synthesized CNAME (owner lname -> target) with the DNAME's TTL. */
+/* Write a synthesized CNAME (owner lname -> target) with the DNAME's TTL (RFC 6672 §3.1). */
 static bool put_synth_cname(resp_t *r, const uint8_t *lname, size_t len, uint32_t ttl,
                             const uint8_t *target, size_t tlen)
 {
-    uint16_t ptr = find_ptr(r, lname, len);
-    size_t need = (ptr ? 2 : len) + 10 + tlen;
-    if (r->tc || r->pos + need > r->limit) {
-        r->tc = true;
-        return false;
+    size_t start = r->pos;
+    uint8_t saved_comp = r->n_comp;
+    if (r->tc || write_name(r, lname, len) == 0 || r->pos + 10 > r->limit) {
+        goto full;
     }
-    if (ptr) {
-        zj_put16(r->buf + r->pos, ptr);
-        r->pos += 2;
-    } else {
-        memcpy(r->buf + r->pos, lname, len);
-        r->pos += len;
-    }
-    zj_put16(r->buf + r->pos, ZJ_T_CNAME);
-    zj_put16(r->buf + r->pos + 2, ZJ_C_IN);
-    zj_put32(r->buf + r->pos + 4, ttl);
-    zj_put16(r->buf + r->pos + 8, (uint16_t)tlen);
+    uint8_t *hdr = r->buf + r->pos;
+    zj_put16(hdr, ZJ_T_CNAME);
+    zj_put16(hdr + 2, ZJ_C_IN);
+    zj_put32(hdr + 4, ttl);
     r->pos += 10;
-    comp_add(r, r->pos);
-    memcpy(r->buf + r->pos, target, tlen);
-    r->pos += tlen;
+    size_t n = write_name(r, target, tlen);
+    if (n == 0) {
+        goto full;
+    }
+    zj_put16(hdr + 8, (uint16_t)n);
     r->an++;
     return true;
+full:
+    r->pos = start;
+    r->n_comp = saved_comp;
+    r->tc = true;
+    return false;
 }
 
 /* Find the serving zone: the deepest apex that is a suffix of the name, across all images.
- * For DS at an apex, the parent's zone answers if it is served (RFC 4035 §3.1.4.1). */
-static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtype,
-                      const zj_image_t **img_out, uint32_t *zone_out)
+ * DS is answered by the parent side of a cut (RFC 4035 §3.1.4.1), so for DS an apex equal to
+ * the name is used only when no zone above it is served. */
+static bool find_zone_in(const zj_imgset_t *set, const zj_qname_t *q, bool below_apex,
+                         const zj_image_t **img_out, uint32_t *zone_out)
 {
     int best = -1;
     for (size_t i = 0; i < set->n_images; i++) {
         const zj_image_t *img = set->images[i];
         int labels = 0;
-        uint32_t z = zj_image_find_zone(img, q, false, &labels);
-        if (z != ZJ_IMG_NONE && qtype == ZJ_T_DS && labels == q->labels) {
-            int pl = 0;
-            uint32_t pz = zj_image_find_zone(img, q, true, &pl);
-            if (pz != ZJ_IMG_NONE) {
-                z = pz;
-                labels = pl;
-            }
-        }
+        uint32_t z = zj_image_find_zone(img, q, below_apex, &labels);
         if (z != ZJ_IMG_NONE && labels > best) {
             best = labels;
             *img_out = img;
@@ -370,6 +426,29 @@ static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtyp
         }
     }
     return best >= 0;
+}
+
+static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtype,
+                      const zj_image_t **img_out, uint32_t *zone_out)
+{
+    if (qtype == ZJ_T_DS && find_zone_in(set, q, true, img_out, zone_out)) {
+        return true;
+    }
+    return find_zone_in(set, q, false, img_out, zone_out);
+}
+
+/* Loop check for CNAME/DNAME chains: true if node was already used; records it otherwise. */
+static bool chain_seen(uint32_t *visited, int step, uint32_t node)
+{
+    for (int k = 0; k < step; k++) {
+        if (visited[k] == node) {
+            return true;
+        }
+    }
+    if (step < CHAIN_MAX) {
+        visited[step] = node;
+    }
+    return false;
 }
 
 /* RFC 1034 §4.3.2 from step 3, following CNAME and DNAME within the zone. Returns the rcode. */
@@ -412,16 +491,11 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
             }
             return ZJ_RCODE_NOERROR;
         case ZJ_LOOKUP_CNAME: {
+            if (chain_seen(visited, step, lk.node)) {
+                return ZJ_RCODE_NOERROR; /* loop: stop with what we have */
+            }
             if (!put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP)) {
                 return ZJ_RCODE_NOERROR;
-            }
-            for (int k = 0; k < step; k++) {
-                if (visited[k] == lk.node) {
-                    return ZJ_RCODE_NOERROR; /* loop: stop with what we have */
-                }
-            }
-            if (step < CHAIN_MAX) {
-                visited[step] = lk.node;
             }
             const zj_img_rrset_d *rs = &img->rrsets[lk.rrset];
             const uint8_t *target = img->wire + rs->wire_off + 12;
@@ -435,6 +509,9 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
         }
         case ZJ_LOOKUP_DNAME: {
             const zj_img_node_d *dn = &img->nodes[lk.node];
+            if (chain_seen(visited, step, lk.node)) {
+                return ZJ_RCODE_NOERROR; /* a DNAME below its own owner: stop, do not repeat */
+            }
             if (!put_section(r, &r->an, img, lk.rrset, img->names + dn->name_off, dn->name_len,
                              TTL_KEEP)) {
                 return ZJ_RCODE_NOERROR;
@@ -447,6 +524,9 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
             uint32_t ttl = zj_be32(img->wire + img->rrsets[lk.rrset].wire_off + 6);
             if (!put_synth_cname(r, q->name, q->len, ttl, target, tlen)) {
                 return ZJ_RCODE_NOERROR;
+            }
+            if (qtype == ZJ_T_CNAME) {
+                return ZJ_RCODE_NOERROR; /* the synthesized CNAME is the answer */
             }
             zj_qname_init(&qbuf, target, tlen);
             if (!zj_dname_is_sub(qbuf.name, apex)) {

@@ -47,15 +47,10 @@
 #define EV_INDEX(d) ((uint32_t)(d))
 #define EV_DATA(kind, idx) ((kind) << 56 | (uint64_t)(idx))
 
-typedef union cmsg_buf {
-    struct cmsghdr align;
-    uint8_t buf[ZJ_SOCK_CMSG_CAP];
-} cmsg_buf_t;
-
 typedef struct udp_slot {
     struct sockaddr_storage name;
-    cmsg_buf_t rx_ctl;
-    cmsg_buf_t tx_ctl;
+    zj_cmsg_buf_t rx_ctl;
+    zj_cmsg_buf_t tx_ctl;
     struct iovec rx_iov;
     struct iovec tx_iov;
     uint32_t sock;

@@ -62,16 +62,11 @@
 #define UD_INDEX(d) ((uint32_t)(d))
 #define UD_DATA(kind, idx) ((kind) << 56 | (uint64_t)(idx))
 
-typedef union cmsg_buf {
-    struct cmsghdr align;
-    uint8_t buf[ZJ_SOCK_CMSG_CAP];
-} cmsg_buf_t;
-
 typedef struct tx_slot {
     struct msghdr mh;
     struct iovec iov;
     struct sockaddr_storage name;
-    cmsg_buf_t ctl;
+    zj_cmsg_buf_t ctl;
     uint16_t rx_bid; /* receive buffer of the query, returned after answering */
     uint8_t buf[ZJ_UDP_TX_CAP];
 } tx_slot_t;
@@ -86,7 +81,7 @@ typedef struct uring_state {
     tx_slot_t *tx;
     uint32_t *tx_free; /* stack of free tx slot ids */
     uint32_t n_tx_free;
-    uint32_t n_br_added; /* buffers added to the ring since the last advance */
+    uint32_t n_br_added;     /* buffers added to the ring since the last advance */
     struct msghdr recv_tmpl; /* layout of a received buffer: name and control sizes */
     bool *udp_is_any;
     bool *udp_rearm;
@@ -194,8 +189,8 @@ static int probe_multishot(struct io_uring *ring, char *why, size_t why_cap)
 
 int zj_io_uring_probe(char *why, size_t why_cap)
 {
-    static const int ops[] = {IORING_OP_RECVMSG, IORING_OP_SENDMSG, IORING_OP_ACCEPT,
-                              IORING_OP_RECV,    IORING_OP_SEND,    IORING_OP_POLL_ADD,
+    static const int ops[] = {IORING_OP_RECVMSG,     IORING_OP_SENDMSG, IORING_OP_ACCEPT,
+                              IORING_OP_RECV,        IORING_OP_SEND,    IORING_OP_POLL_ADD,
                               IORING_OP_ASYNC_CANCEL};
     struct io_uring ring;
     struct io_uring_probe *probe = NULL;
@@ -266,9 +261,8 @@ static void uring_fini(zj_worker_t *w)
 
 static void recycle_rx(uring_state_t *st, uint16_t bid)
 {
-    io_uring_buf_ring_add(st->br, st->rx_bufs + (size_t)bid * URING_RX_BUF_SIZE,
-                          URING_RX_BUF_SIZE, bid, io_uring_buf_ring_mask(URING_RX_BUFS),
-                          (int)st->n_br_added);
+    io_uring_buf_ring_add(st->br, st->rx_bufs + (size_t)bid * URING_RX_BUF_SIZE, URING_RX_BUF_SIZE,
+                          bid, io_uring_buf_ring_mask(URING_RX_BUFS), (int)st->n_br_added);
     st->n_br_added++;
 }
 
@@ -303,8 +297,8 @@ static int uring_init(zj_worker_t *w)
     st->udp_is_any = calloc(w->n_socks, sizeof(bool));
     st->udp_rearm = calloc(w->n_socks, sizeof(bool));
     st->accept_rearm = calloc(w->n_socks, sizeof(bool));
-    if (st->rx_bufs == NULL || st->tx == NULL || st->tx_free == NULL ||
-        st->udp_is_any == NULL || st->udp_rearm == NULL || st->accept_rearm == NULL) {
+    if (st->rx_bufs == NULL || st->tx == NULL || st->tx_free == NULL || st->udp_is_any == NULL ||
+        st->udp_rearm == NULL || st->accept_rearm == NULL) {
         rc = ZJ_ENOMEM;
         goto out;
     }
@@ -316,8 +310,10 @@ static int uring_init(zj_worker_t *w)
         st->tx_free[i] = URING_TX_SLOTS - 1 - i;
     }
     st->n_tx_free = URING_TX_SLOTS;
-    /* Room for an IPv6 source and one PKTINFO; the rest of a buffer is payload. */
-    st->recv_tmpl.msg_namelen = sizeof(struct sockaddr_in6);
+    /* Room for an IPv6 source and one PKTINFO; the rest of a buffer is payload. The name area
+     * is rounded up to 8 bytes because the control messages follow it unaligned otherwise
+     * (io_uring_recvmsg_out is 16 bytes; sockaddr_in6 is 28). */
+    st->recv_tmpl.msg_namelen = (sizeof(struct sockaddr_in6) + 7u) & ~7u;
     st->recv_tmpl.msg_controllen = ZJ_SOCK_CMSG_CAP;
     for (size_t i = 0; i < w->n_socks; i++) {
         zj_addr_t local;
@@ -541,8 +537,7 @@ static size_t take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit)
 
 /* ---- UDP ---- */
 
-static bool on_udp_recv(zj_worker_t *w, uint32_t sock, const struct io_uring_cqe *cqe,
-                        zj_msg_t *m)
+static bool on_udp_recv(zj_worker_t *w, uint32_t sock, const struct io_uring_cqe *cqe, zj_msg_t *m)
 {
     uring_state_t *st = w->io_state;
     if ((cqe->flags & IORING_CQE_F_MORE) == 0) {
@@ -570,8 +565,8 @@ static bool on_udp_recv(zj_worker_t *w, uint32_t sock, const struct io_uring_cqe
     }
     uint32_t id = st->tx_free[--st->n_tx_free];
     tx_slot_t *s = &st->tx[id];
-    socklen_t namelen = out->namelen < st->recv_tmpl.msg_namelen ? out->namelen
-                                                                 : st->recv_tmpl.msg_namelen;
+    socklen_t namelen =
+        out->namelen < st->recv_tmpl.msg_namelen ? out->namelen : st->recv_tmpl.msg_namelen;
     memcpy(&s->name, io_uring_recvmsg_name(out), namelen);
     memset(&s->mh, 0, sizeof(s->mh));
     s->mh.msg_name = &s->name;

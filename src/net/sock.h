@@ -48,6 +48,11 @@ bool zj_addr_is_any(const zj_addr_t *a);
  * plus the cmsghdr and alignment). */
 #define ZJ_SOCK_CMSG_CAP 64
 
+/** Room for control messages, aligned as CMSG_* expect. */
+typedef struct zj_cmsg_buf {
+    _Alignas(struct cmsghdr) uint8_t buf[ZJ_SOCK_CMSG_CAP];
+} zj_cmsg_buf_t;
+
 /** If cm is the PKTINFO a wildcard socket received with a query, write into out (cap bytes,
  *  cmsghdr-aligned) the control message that makes the reply leave from the address the query
  *  was sent to, and return its length; otherwise return 0. Hot-path safe. */

@@ -79,8 +79,7 @@ static void lru_append(zj_tcp_table_t *t, zj_tcp_conn_t *c)
     t->lru_tail = c;
 }
 
-zj_tcp_conn_t *zj_tcp_conn_new(zj_tcp_table_t *t, int fd, const zj_addr_t *peer,
-                               uint64_t now_ms)
+zj_tcp_conn_t *zj_tcp_conn_new(zj_tcp_table_t *t, int fd, const zj_addr_t *peer, uint64_t now_ms)
 {
     zj_tcp_conn_t *c = NULL;
     if (t->n_free == 0) {

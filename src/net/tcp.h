@@ -30,8 +30,8 @@ typedef struct zj_tcp_conn {
     uint32_t roff; /* next unparsed byte */
     uint32_t rlen; /* bytes received */
     uint8_t *wbuf;
-    uint32_t woff; /* next unsent byte */
-    uint32_t wlen; /* bytes queued */
+    uint32_t woff;    /* next unsent byte */
+    uint32_t wlen;    /* bytes queued */
     uint64_t last_ms; /* last activity, for the idle timeout and the LRU */
     struct zj_tcp_conn *lru_prev, *lru_next;
     zj_addr_t peer;
@@ -75,8 +75,7 @@ void zj_tcp_table_fini(zj_tcp_table_t *t);
 /** New connection for fd (ownership passes to the table) at time now_ms. Returns NULL (and
  *  closes fd) when no slot or no memory is left. Counts against max_conns; the caller evicts
  *  zj_tcp_oldest() first when zj_tcp_is_full(). */
-zj_tcp_conn_t *zj_tcp_conn_new(zj_tcp_table_t *t, int fd, const zj_addr_t *peer,
-                               uint64_t now_ms);
+zj_tcp_conn_t *zj_tcp_conn_new(zj_tcp_table_t *t, int fd, const zj_addr_t *peer, uint64_t now_ms);
 
 /** Free a connection: closes its fd, releases buffers and the slot. */
 void zj_tcp_conn_free(zj_tcp_table_t *t, zj_tcp_conn_t *c);

@@ -69,8 +69,7 @@ static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs,
             m->tx_len = 0;
             continue;
         }
-        m->tx_len =
-            zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx, m->tx_cap);
+        m->tx_len = zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx, m->tx_cap);
     }
 }
 

@@ -286,8 +286,8 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
     case KEY_TCP_MAX_CONNS:
         rc = parse_uint(value, 1, ZJ_CONFIG_MAX_TCP_CONNS, &v);
         if (rc != ZJ_OK) {
-            set_err(why, why_cap, "tcp-max-conns must be 1..%d, not '%s'",
-                    ZJ_CONFIG_MAX_TCP_CONNS, value);
+            set_err(why, why_cap, "tcp-max-conns must be 1..%d, not '%s'", ZJ_CONFIG_MAX_TCP_CONNS,
+                    value);
             return rc;
         }
         cfg->tcp_max_conns = (uint32_t)v;
@@ -304,8 +304,7 @@ static char *trim(char *s)
         s++;
     }
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
-                     s[n - 1] == '\n')) {
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) {
         s[--n] = '\0';
     }
     return s;

@@ -37,12 +37,12 @@ typedef enum zj_io_kind {
 } zj_io_kind_t;
 
 /* Upper bounds on configured values, each with its reason. */
-#define ZJ_CONFIG_MAX_WORKERS 256      /* more than any box we target; sizes the epoch table */
-#define ZJ_CONFIG_MAX_LISTENS 32       /* each costs 2 fds per worker */
-#define ZJ_CONFIG_MAX_NSID 128         /* RFC 5001 sets no limit; keeps NSID well inside 512 B */
-#define ZJ_CONFIG_MIN_PAYLOAD 512      /* RFC 6891 §6.2.5: values below 512 are treated as 512 */
-#define ZJ_CONFIG_MAX_PAYLOAD 4096     /* the UDP tx slot size; above it fragments anyway */
-#define ZJ_CONFIG_MAX_TCP_CONNS 65536  /* per worker; fd limits bite long before */
+#define ZJ_CONFIG_MAX_WORKERS 256     /* more than any box we target; sizes the epoch table */
+#define ZJ_CONFIG_MAX_LISTENS 32      /* each costs 2 fds per worker */
+#define ZJ_CONFIG_MAX_NSID 128        /* RFC 5001 sets no limit; keeps NSID well inside 512 B */
+#define ZJ_CONFIG_MIN_PAYLOAD 512     /* RFC 6891 §6.2.5: values below 512 are treated as 512 */
+#define ZJ_CONFIG_MAX_PAYLOAD 4096    /* the UDP tx slot size; above it fragments anyway */
+#define ZJ_CONFIG_MAX_TCP_CONNS 65536 /* per worker; fd limits bite long before */
 #define ZJ_CONFIG_DEFAULT_LISTEN "127.0.0.1:5353"
 #define ZJ_CONFIG_DEFAULT_TCP_IDLE_MS 10000 /* RFC 7766 §6.2.3 suggests seconds, not minutes */
 #define ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS 512

@@ -45,7 +45,7 @@ typedef struct server {
     zj_addr_t *addrs; /* resolved listen addresses (port 0 replaced) */
     size_t n_addrs;
     unsigned n_workers;
-    int *cpus; /* per worker, or -1 */
+    int *cpus;    /* per worker, or -1 */
     int *udp_fds; /* n_workers * n_addrs, worker-major */
     int *tcp_fds;
     zj_worker_t *workers;

@@ -11,6 +11,7 @@
   (no NSID, identity or version: those must then be absent / REFUSED).
 - `parent_server`: example.com alone (its child sub.example.com not served: referrals).
 - `big_server`: `--edns-payload 4096`.
+- `bounds_server`: tests/integration/zones/bounds.example.zone (chain-length bounds).
 - `query`: bound `Client.query` of `server`; `tcp`: parametrised False/True (UDP and TCP).
 On a test failure, the stderr of every zonejetd the test used is attached to the report.
 
@@ -18,7 +19,6 @@ To check the tests themselves, ZJ_IT_REF=knot (or nsd) runs the query tests agai
 reference server instead of zonejetd (tests of zonejet-only behaviour then fail, as expected).
 """
 
-import os
 import shutil
 
 import pytest
@@ -30,7 +30,6 @@ BACKENDS = ["uring", "mmsg"]
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: longer-running tests (differential)")
     config._zj_summaries = []
 
 
@@ -45,7 +44,7 @@ def zj_summaries(pytestconfig):
     return pytestconfig._zj_summaries
 
 
-REF = os.environ.get("ZJ_IT_REF", "")
+REF = zjtest.REF
 
 
 class _RefAdapter:
@@ -157,6 +156,15 @@ def big_server(workdir, backend, image):
     yield from _serve(workdir, backend, args, "big")
 
 
+@pytest.fixture(scope="session")
+def bounds_server(workdir, backend):
+    if REF:
+        pytest.skip("bounds zone not wired for reference servers")
+    zone = zjtest.TEST_ZONES_DIR / "bounds.example.zone"
+    yield from _serve(workdir, backend, ["--zones", zone, "--workers", "1"], "bounds",
+                      ready_name="bounds.example.")
+
+
 def _client(srv):
     srv.restart_if_dead()
     return srv.client()
@@ -180,6 +188,11 @@ def parent_client(parent_server):
 @pytest.fixture
 def big_client(big_server):
     return _client(big_server)
+
+
+@pytest.fixture
+def bounds_client(bounds_server):
+    return _client(bounds_server)
 
 
 @pytest.fixture

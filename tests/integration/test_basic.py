@@ -11,17 +11,25 @@ Checks:
 - the ID is copied, RD is copied, RA is never set, QR is set, opcode is QUERY (RFC 1035 §4.1.1);
 - names outside every served zone get REFUSED with AA=0 and no records (RFC 1035 §4.3.2 step 2);
 - a name in the child zone sub.example.com is answered from the child (the deepest zone);
-- ANY (RFC 8482): over UDP exactly one of the RRsets at the name, AA=1; over TCP all of them.
+- ANY (RFC 8482): over UDP exactly one of the RRsets at the name, AA=1; over TCP all of them;
+- CD is copied (RFC 4035 §3.1.6), AD is never set (unsigned data);
+- a burst of 200 different UDP queries sent back to back (so the backend receives and sends
+  them in batches) is answered in full, each response matching its query;
+- a second listener on [::1] answers over UDP and TCP like 127.0.0.1.
 """
 
 import random
+import socket
+import time
 
 import dns.flags
 import dns.opcode
 import dns.rdatatype
 import pytest
 
-from zjtest import expect, zone_rrset_lines, section_dict, parse_rr_lines, mixed_case, name_wire
+import zjtest
+from zjtest import (expect, zone_rrset_lines, section_dict, parse_rr_lines, mixed_case, name_wire,
+                    parse, free_port, Client, ZJServer, ServerUnavailable)
 
 COM, NET, SUB = "example.com.", "example.net.", "sub.example.com."
 
@@ -166,9 +174,18 @@ def test_rd_copied_ra_never_set(query, tcp, rd):
         assert r.opcode() == dns.opcode.QUERY
 
 
-def test_cd_and_ad_in_query_do_not_break_answer(query, tcp):
-    r = query("web.example.com.", "A", tcp=tcp, flags=dns.flags.CD | dns.flags.AD)
-    expect(r, rcode="NOERROR", aa=True, answer=zone_rrset_lines(COM, "web.example.com.", "A"))
+@pytest.mark.parametrize("cd", [True, False], ids=["cd1", "cd0"])
+def test_cd_copied_ad_clear(query, tcp, cd):
+    flags = dns.flags.AD | (dns.flags.CD if cd else 0)
+    for name in ("web.example.com.", "nope.example.com."):
+        r = query(name, "A", tcp=tcp, flags=flags, edns=0, do=True)
+        assert bool(r.flags & dns.flags.CD) == cd, f"CD not copied: {flags_of(r)}"
+        assert not r.flags & dns.flags.AD, f"AD set on unsigned data: {flags_of(r)}"
+    expect(r, rcode="NXDOMAIN", aa=True)
+
+
+def flags_of(r):
+    return dns.flags.to_text(r.flags)
 
 
 @pytest.mark.parametrize("name", ["www.example.org.", "example.org.", "com.", ".",
@@ -226,3 +243,70 @@ def test_mixed_case_many_names(query, tcp):
         r = query(qn, "A", tcp=tcp)
         expect(r, rcode="NOERROR", aa=True, answer=zone_rrset_lines(zone, n, "A"))
         assert r.answer[0].name.to_text() == qn
+
+
+BURST = [("web.example.com.", "A"), ("example.com.", "MX"), ("nope.example.com.", "A"),
+         ("www.example.com.", "A"), ("host1.example.net.", "SSHFP"), ("foo.wild.example.com.", "A"),
+         ("www.other.example.com.", "A"), ("www.example.org.", "A")]
+
+
+def test_udp_burst_answered_in_full(client):
+    """200 queries back to back on one socket: the server reads and answers them in batches."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.connect(("127.0.0.1", client.port))
+    want = {}
+    try:
+        for i in range(200):
+            name, rdtype = BURST[i % len(BURST)]
+            q = client.make(name, rdtype, qid=i)
+            want[i] = (name, rdtype)
+            s.send(q.to_wire())
+        got = {}
+        s.settimeout(0.5)
+        deadline = time.monotonic() + 5
+        while len(got) < len(want) and time.monotonic() < deadline:
+            try:
+                w = s.recv(65535)
+            except socket.timeout:
+                continue
+            r = parse(w)
+            assert r.id in want and r.id not in got, f"unexpected or duplicate ID {r.id}"
+            got[r.id] = r
+    finally:
+        s.close()
+    assert len(got) == len(want), f"{len(want) - len(got)} of {len(want)} queries unanswered"
+    for i, r in got.items():
+        name, rdtype = want[i]
+        assert r.question[0].name.to_text() == name and dns.rdatatype.to_text(
+            r.question[0].rdtype) == rdtype, f"response {i} answers another question"
+        if (name, rdtype) == ("web.example.com.", "A"):
+            expect(r, rcode="NOERROR", answer=zone_rrset_lines(COM, name, "A"))
+
+
+@pytest.fixture(scope="module")
+def v6_server(workdir, backend, image):
+    if zjtest.REF:
+        pytest.skip("zonejetd only")
+    try:
+        port6 = free_port("::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    srv = ZJServer(["--listen", f"[::1]:{port6}", "--image", image, "--workers", "1"], workdir,
+                   backend=backend, name="v6")
+    try:
+        srv.start()
+    except ServerUnavailable as e:
+        pytest.skip(str(e))
+    srv.port6 = port6
+    yield srv
+    srv.stop()
+
+
+@pytest.mark.parametrize("tcp_", [False, True], ids=["udp", "tcp"])
+def test_ipv6_listener(v6_server, tcp_):
+    c = Client(v6_server, host="::1", port=v6_server.port6)
+    r = c.query("web.example.com.", "A", tcp=tcp_)
+    expect(r, rcode="NOERROR", aa=True, answer=zone_rrset_lines(COM, "web.example.com.", "A"))
+    r = v6_server.client().query("example.net.", "SOA", tcp=tcp_)
+    expect(r, rcode="NOERROR", aa=True)

@@ -12,13 +12,20 @@ Checks:
 - DNAME (RFC 6672 §3.1): a name below the DNAME owner gets the DNAME plus a synthesised CNAME
   owned by the query name (case kept) with TTL = the DNAME's TTL; the synthesised target is
   followed when it is in the same zone (olddept -> newdept), and not when it leaves it;
+- QTYPE=CNAME below a DNAME is answered by the DNAME and the synthesised CNAME alone;
 - the DNAME owner itself is not redirected (DNAME type answered; other types NODATA);
-- a synthesised name longer than 255 octets gives YXDOMAIN with the DNAME (RFC 6672 §2.2).
+- a synthesised name longer than 255 octets gives YXDOMAIN with the DNAME (RFC 6672 §2.2);
+- the chain bound (8 steps, STYLE P8) with zones/bounds.example.zone: a chain of 8 CNAMEs is
+  followed to the end, a chain of 9 (limit + 1) and of 30 is cut after 8 or 9 CNAMEs without
+  the final A; a DNAME whose target lies below itself terminates; no RR is repeated in the
+  answer section (RFC 2181 §5).
 """
 
-import pytest
+import struct
 
+import dns.message
 import dns.rdatatype
+import pytest
 
 from zjtest import expect, soa_neg_line, section_dict
 
@@ -122,6 +129,18 @@ def test_dname_within_zone_to_nxdomain(query, tcp):
     ], authority=[soa_neg_line(COM)])
 
 
+@pytest.mark.parametrize("qname", ["host.olddept.example.com.", "nope.olddept.example.com."])
+def test_dname_qtype_cname_stops_at_synthesised_cname(query, tcp, qname):
+    """QTYPE=CNAME is answered by the synthesised CNAME itself (RFC 6672 §3.1; RFC 1034
+    §4.3.2 step 3a): its target is not looked up, so no NXDOMAIN/NODATA from the target."""
+    target = qname.replace("olddept", "newdept")
+    r = query(qname, "CNAME", tcp=tcp)
+    expect(r, rcode="NOERROR", aa=True, answer=[
+        "olddept.example.com. 1200 IN DNAME newdept.example.com.",
+        f"{qname} 1200 IN CNAME {target}",
+    ], authority=[])
+
+
 def test_dname_owner_not_redirected(query, tcp):
     r = query("dname.example.com.", "DNAME", tcp=tcp)
     expect(r, rcode="NOERROR", aa=True, answer=["dname.example.com. 1800 IN DNAME example.net."])
@@ -159,3 +178,46 @@ def test_dname_synthesis_too_long_is_yxdomain(query, tcp):
         "ovf.example.com. 3600 IN DNAME "
         "a-dname-target-much-longer-than-its-owner-for-yxdomain.example.net.",
     ])
+
+
+def raw_answer_rrs(resp):
+    """The answer section RR by RR, as sent (dnspython would merge duplicates)."""
+    m = dns.message.from_wire(resp.wire, one_rr_per_rrset=True)
+    return [(rr.name.to_text().lower(), rr.rdtype, rr[0].to_text()) for rr in m.answer]
+
+
+def assert_no_repeated_rr(resp):
+    rrs = raw_answer_rrs(resp)
+    dups = sorted({x for x in rrs if rrs.count(x) > 1})
+    assert not dups, (f"answer repeats RRs (ANCOUNT {struct.unpack('!H', resp.wire[6:8])[0]}): "
+                      f"{dups}\n{resp}")
+
+
+def test_chain_at_bound_followed_to_the_end(bounds_client, tcp):
+    r = bounds_client.query("a0.bounds.example.", "A", tcp=tcp)
+    expect(r, rcode="NOERROR", aa=True, answer=[
+        *[f"a{i}.bounds.example. 300 IN CNAME {f'a{i + 1}' if i < 7 else 'final'}.bounds.example."
+          for i in range(8)],
+        "final.bounds.example. 300 IN A 192.0.2.200",
+    ])
+    assert_no_repeated_rr(r)
+
+
+@pytest.mark.parametrize("head,length", [("b", 9), ("c", 30)])
+def test_chain_beyond_bound_is_cut(bounds_client, tcp, head, length):
+    r = bounds_client.query(f"{head}0.bounds.example.", "A", tcp=tcp)
+    assert r.rcode() in (0, 2), f"rcode {r.rcode()}"
+    names = [rr.name.to_text() for rr in r.answer]
+    types = {rr.rdtype for rr in r.answer}
+    assert types <= {dns.rdatatype.CNAME}, f"chain of {length} was not cut:\n{r}"
+    assert names == [f"{head}{i}.bounds.example." for i in range(len(names))], r
+    assert 8 <= len(names) <= 9, f"{len(names)} CNAMEs followed; the bound is 8 steps"
+    assert_no_repeated_rr(r)
+
+
+def test_dname_below_itself_terminates(bounds_client, tcp):
+    r = bounds_client.query("x.d1.bounds.example.", "A", tcp=tcp)
+    assert r.rcode() in (0, 2, 6), f"rcode {r.rcode()}"
+    assert r.answer and r.answer[0].rdtype == dns.rdatatype.DNAME
+    assert len(raw_answer_rrs(r)) <= 2 * 9
+    assert_no_repeated_rr(r)

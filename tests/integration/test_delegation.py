@@ -9,6 +9,8 @@ Checks, with the parent example.com served alone (child sub.example.com not serv
   without DS gives NODATA with the parent's SOA;
 With the main server (child also served):
 - DS at the cut still comes from the parent; other names below the cut come from the child.
+With the three zones in three separate images (`--image` three times), the same: the child
+answers below the cut, the parent answers DS at the cut, the third zone is served.
 For the cut `other.example.com` (child not served anywhere):
 - the referral lists both NS, the in-bailiwick one with its glue; the out-of-bailiwick NS
   target (ns.example.org) brings no additional records.
@@ -16,7 +18,8 @@ For the cut `other.example.com` (child not served anywhere):
 
 import pytest
 
-from zjtest import expect, soa_neg_line, zone_rrset_lines
+import zjtest
+from zjtest import expect, soa_neg_line, zone_rrset_lines, ZJServer, ServerUnavailable, BUNDLED
 
 COM = "example.com."
 
@@ -106,3 +109,32 @@ def test_parent_data_outside_cut_unaffected(pquery, tcp):
     expect(r, rcode="NOERROR", aa=True, answer=zone_rrset_lines(COM, "web.example.com.", "A"))
     r = pquery("foo.wild.example.com.", "A", tcp=tcp)
     expect(r, rcode="NOERROR", aa=True, answer=["foo.wild.example.com. 3600 IN A 192.0.2.100"])
+
+
+@pytest.fixture(scope="module")
+def split_client(workdir, backend):
+    if zjtest.REF:
+        pytest.skip("zonejetd only")
+    imgs = []
+    for origin in ("sub.example.com.", "example.com.", "example.net."):
+        imgs += ["--image", zjtest.compile_image(workdir / f"split-{origin}img", [BUNDLED[origin]])]
+    srv = ZJServer([*imgs, "--workers", "1"], workdir, backend=backend, name="split")
+    try:
+        srv.start()
+    except ServerUnavailable as e:
+        pytest.skip(str(e))
+    yield srv.client()
+    srv.stop()
+
+
+def test_split_images_child_parent_and_ds(split_client, tcp):
+    q = split_client.query
+    expect(q("www.sub.example.com.", "A", tcp=tcp), rcode="NOERROR", aa=True,
+           answer=zone_rrset_lines("sub.example.com.", "www.sub.example.com.", "A"))
+    expect(q("sub.example.com.", "DS", tcp=tcp), rcode="NOERROR", aa=True, answer=SUB_DS)
+    expect(q("sub.example.com.", "SOA", tcp=tcp), rcode="NOERROR", aa=True,
+           answer=zone_rrset_lines("sub.example.com.", "sub.example.com.", "SOA"))
+    expect(q("www.other.example.com.", "A", tcp=tcp), rcode="NOERROR", aa=False,
+           authority=OTHER_NS, additional=OTHER_GLUE)
+    expect(q("host1.example.net.", "A", tcp=tcp), rcode="NOERROR", aa=True,
+           answer=zone_rrset_lines("example.net.", "host1.example.net.", "A"))

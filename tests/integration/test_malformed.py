@@ -24,7 +24,7 @@ import struct
 import dns.rcode
 import pytest
 
-from zjtest import expect, packet, question, header, name_wire, resp_opcode
+from zjtest import expect, packet, question, header, resp_opcode
 
 
 def assert_silent(client, raw, tcp=False):

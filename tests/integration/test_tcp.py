@@ -16,9 +16,6 @@ import socket
 import struct
 import time
 
-import dns.message
-import pytest
-
 from zjtest import expect, read_tcp_msg, recv_exact, parse, zone_rrset_lines
 
 COM = "example.com."

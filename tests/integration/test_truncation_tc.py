@@ -10,12 +10,19 @@ Checks:
 - a TC=1 response holds only whole RRsets (each RRset in it equals the full one from TCP), keeps
   the question and the OPT (when the query had one), and AA/rcode are those of the full answer;
 - the same queries over TCP are complete and TC=0 (huge, > 4 KiB, in one message);
-- small answers are never truncated.
+- small answers are never truncated;
+- names in RDATA (MX exchange, NS host) are compressed (RFC 1035 §4.1.4), so that an answer of
+  20 MX records (zones/bounds.example.zone: ~460 octets compressed, ~1.2 KB not) fits in 512
+  octets without TC, as with Knot and NSD;
+- a referral whose glue cannot all fit is TC=1 or carries every in-bailiwick glue RRset
+  (RFC 9471 §3); with EDNS 1232 it fits whole;
+- when only the additional section overflows, TC stays 0, the answer is whole and the
+  additional section holds whole RRsets (RFC 2181 §9).
 """
 
 import pytest
 
-from zjtest import expect, section_dict, zone_rrset_lines
+from zjtest import expect, section_dict, zone_rrset_lines, raw_records, name_wire
 
 COM = "example.com."
 MEDIUM, LARGE, HUGE = "medium.example.com.", "large.example.com.", "huge.example.com."
@@ -119,3 +126,53 @@ def test_udp_responses_never_exceed_512_without_edns(client):
     for name, rdtype in names:
         r = client.query(name, rdtype, edns=False)
         assert len(r.wire) <= 512, f"{name} {rdtype}: {len(r.wire)} octets without EDNS"
+
+
+BOUNDS_MX = [f"manymx.bounds.example. 300 IN MX {i} mx{i:02d}.manymx.bounds.example."
+             for i in range(1, 21)]
+BIGDELEG_NS = [f"bigdeleg.bounds.example. 300 IN NS ns{i:02d}.bigdeleg.bounds.example."
+               for i in range(1, 14)]
+BIGDELEG_GLUE = [x for i in range(1, 14) for x in (
+    f"ns{i:02d}.bigdeleg.bounds.example. 300 IN A 192.0.2.{i}",
+    f"ns{i:02d}.bigdeleg.bounds.example. 300 IN AAAA 2001:db8::{i:x}")]
+
+
+def test_rdata_names_compressed(client):
+    """Bytes: each MX of example.com (targets mail, mail2 under the owner) is sent with its
+    exchange compressed: RDLENGTH < 2 + the uncompressed name length."""
+    r = client.query("example.com.", "MX", tcp=True)
+    mx = [rdlen for sec, t, rdlen in raw_records(r.wire) if sec == "answer" and t == 15]
+    assert len(mx) == 2
+    full = 2 + len(name_wire("mail.example.com."))
+    assert all(rdlen < full for rdlen in mx), (
+        f"MX RDLENGTHs {mx}: exchange names not compressed (uncompressed would be {full})")
+
+
+def test_answer_fitting_512_compressed_not_truncated(bounds_client):
+    r = bounds_client.query("manymx.bounds.example.", "MX", edns=False)
+    expect(r, rcode="NOERROR", aa=True, tc=False, answer=BOUNDS_MX)
+    assert len(r.wire) <= 512
+
+
+def test_referral_glue_whole_or_tc(bounds_client):
+    r = bounds_client.query("x.bigdeleg.bounds.example.", "A", edns=False)
+    assert len(r.wire) <= 512
+    expect(r, rcode="NOERROR", aa=False)
+    if not r.flags & 0x0200:
+        expect(r, authority=BIGDELEG_NS, additional=BIGDELEG_GLUE)
+
+
+def test_referral_glue_fits_with_edns(bounds_client, tcp):
+    r = bounds_client.query("x.bigdeleg.bounds.example.", "A", payload=1232, tcp=tcp)
+    expect(r, rcode="NOERROR", aa=False, tc=False, answer=[], authority=BIGDELEG_NS,
+           additional=BIGDELEG_GLUE)
+
+
+def test_additional_overflow_keeps_tc_clear(bounds_client):
+    r = bounds_client.query("manymx.bounds.example.", "MX", payload=1232)
+    expect(r, rcode="NOERROR", aa=True, tc=False, answer=BOUNDS_MX)
+    full = bounds_client.query("manymx.bounds.example.", "MX", tcp=True)
+    want = section_dict(full.additional)
+    assert len(want) == 40, "over TCP every MX target's A and AAAA is in additional"
+    for k, v in section_dict(r.additional).items():
+        assert k in want and want[k] == v, f"additional rrset {k} partial or unexpected"

@@ -13,10 +13,12 @@ Checks:
   followed in the zone; asking for CNAME returns just the synthesised CNAME;
 - an empty non-terminal blocks the wildcard above it (RFC 4592 §2.2.2): with *.blk and
   deep.ent.blk, "other.blk" is synthesised but ent.blk is NODATA and x.ent.blk is NXDOMAIN;
+- a 254-octet query name is synthesised in full; a 255-octet missing name is NXDOMAIN;
 - the wildcard in example.net (*.users) answers A and AAAA with TTL 300, but not for
   alice.users (exists) or below it.
 """
 
+import dns.name
 import pytest
 
 from zjtest import expect, soa_neg_line
@@ -128,3 +130,19 @@ def test_second_zone_wildcard_not_for_existing(query, tcp):
     expect(r, rcode="NOERROR", aa=True, answer=[], authority=[soa_neg_line(NET)])
     r = query("x.alice.users.example.net.", "A", tcp=tcp)
     expect(r, rcode="NXDOMAIN", aa=True, answer=[], authority=[soa_neg_line(NET)])
+
+
+def test_wildcard_with_longest_name(query, tcp):
+    """A 254-octet query name (118 one-octet labels below wild.example.com) is synthesised with
+    that owner, written in full or compressed to the question."""
+    qname = "a." * 118 + "wild.example.com."
+    assert len(dns.name.from_text(qname).to_wire()) == 254
+    r = query(qname, "A", tcp=tcp, edns=0)
+    expect(r, rcode="NOERROR", aa=True, answer=[f"{qname} 3600 IN A 192.0.2.100"])
+
+
+def test_nxdomain_with_longest_name(query, tcp):
+    qname = "b." * 121 + "example.com."  # 255 octets
+    assert len(dns.name.from_text(qname).to_wire()) == 255
+    r = query(qname, "A", tcp=tcp)
+    expect(r, rcode="NXDOMAIN", aa=True, authority=[soa_neg_line(COM)])

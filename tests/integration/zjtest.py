@@ -14,16 +14,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import dns.edns
 import dns.flags
 import dns.message
 import dns.name
-import dns.opcode
 import dns.rcode
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 import dns.zone
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +30,8 @@ TEST_ZONES_DIR = HERE / "zones"
 BUILD_DIR = Path(os.environ.get("ZJ_BUILD_DIR", str(REPO / "build")))
 ZONEJETD = BUILD_DIR / "zonejetd"
 COMPILER = BUILD_DIR / "zonejet-compile"
+# ZJ_IT_REF=knot|nsd: run the query tests against a reference server (see conftest.py)
+REF = os.environ.get("ZJ_IT_REF", "")
 
 # The bundled zones, by origin. Tests read the same files with dnspython for expectations.
 BUNDLED = {
@@ -92,15 +91,16 @@ def compile_image(out, files, origins=None):
     return Path(out)
 
 
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (the kernel picks; we check both)."""
+def free_port(host="127.0.0.1"):
+    """A port free for both UDP and TCP on host (the kernel picks; we check both)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t = socket.socket(fam, socket.SOCK_STREAM)
+        u = socket.socket(fam, socket.SOCK_DGRAM)
         try:
-            t.bind(("127.0.0.1", 0))
+            t.bind((host, 0))
             port = t.getsockname()[1]
-            u.bind(("127.0.0.1", port))
+            u.bind((host, port))
             return port
         except OSError:
             continue
@@ -247,6 +247,10 @@ class Client:
     def port(self):
         return self._port if self._port is not None else self.server.port
 
+    @property
+    def family(self):
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
     def _dead_note(self):
         if isinstance(self.server, ZJServer) and not self.server.alive():
             return (
@@ -318,7 +322,7 @@ class Client:
         """Send raw bytes, return raw response bytes or None on timeout / closed connection."""
         if tcp:
             return self._tcp(wire, timeout)
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(self.family, socket.SOCK_DGRAM)
         try:
             s.settimeout(timeout)
             s.connect((self.host, self.port))
@@ -438,6 +442,33 @@ def packet(name="example.com.", qtype=6, qclass=1, qid=0x1234, flags=0x0000, opc
     return header(qid, flags, len(qs) if qd is None else qd, 0, 0, len(additional), opcode) + body
 
 
+def skip_name(wire, off):
+    """Offset just past the (possibly compressed) name at off."""
+    while True:
+        n = wire[off]
+        if n == 0:
+            return off + 1
+        if n & 0xC0 == 0xC0:
+            return off + 2
+        off += 1 + n
+
+
+def raw_records(wire):
+    """[(section, type, rdlen)] for every RR in a response, read straight from the bytes."""
+    qd, an, ns, ar = struct.unpack("!HHHH", wire[4:12])
+    off = 12
+    for _ in range(qd):
+        off = skip_name(wire, off) + 4
+    out = []
+    for sec, count in (("answer", an), ("authority", ns), ("additional", ar)):
+        for _ in range(count):
+            off = skip_name(wire, off)
+            rdtype, _cls, _ttl, rdlen = struct.unpack("!HHIH", wire[off:off + 10])
+            out.append((sec, rdtype, rdlen))
+            off += 10 + rdlen
+    return out
+
+
 def ecs_option(family, source, scope, addr_bytes):
     """RFC 7871 §6 ECS option payload (code 8), raw: no validation."""
     return (8, struct.pack("!HBB", family, source, scope) + bytes(addr_bytes))
@@ -484,12 +515,6 @@ def section_dict(section):
         assert key not in out, f"rrset {rrset.name} {rrset.rdtype} appears twice in a section"
         out[key] = (rrset.ttl, frozenset(rrset))
     return out
-
-
-def rrsets_from_lines(lines):
-    return [
-        (k, ttl, rds) for k, (ttl, rds) in parse_rr_lines(lines).items()
-    ]
 
 
 def fmt_section(d):
