@@ -531,6 +531,32 @@ typedef struct zone_ctx {
     uint32_t soa_line;
 } zone_ctx_t;
 
+/* Names inside the RDATA of the types a response compresses (NS, CNAME, PTR, MX, SOA) are
+ * stored in lower case, as in the canonical form of RFC 4034 §6.2: the answer path can then
+ * compare them with memcmp while compressing. Returns true if out holds the folded copy. */
+static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out,
+                              size_t cap)
+{
+    size_t first = type == ZJ_T_MX ? 2 : 0;
+    int names = type == ZJ_T_SOA ? 2 : 1;
+    if (!(type == ZJ_T_NS || type == ZJ_T_CNAME || type == ZJ_T_PTR || type == ZJ_T_MX ||
+          type == ZJ_T_SOA) ||
+        rdlen > cap || rdlen < first) {
+        return false;
+    }
+    memcpy(out, rd, rdlen);
+    size_t i = first;
+    for (int n = 0; n < names; n++) {
+        int nl = zj_dname_len(rd + i, rdlen - i);
+        if (nl < 0) {
+            return false; /* the image validator rejects it; keep the bytes as they are */
+        }
+        zj_dname_lower(out + i, rd + i);
+        i += (size_t)nl;
+    }
+    return true;
+}
+
 /* Emit one RRset from sorted records [i, j) (same owner and type) on the current node. */
 static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
 {
@@ -554,6 +580,10 @@ static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
         if (r[k].ttl != ttl) {
             diag(b, r[k].file, r[k].line, true,
                  "TTL %u differs from the RRset's TTL %u; using %u", r[k].ttl, ttl, ttl);
+        }
+        uint8_t rdbuf[ZJ_DNS_MAX_NAME * 2 + 20];
+        if (lower_rdata_names(r[k].type, rd, r[k].rdlen, rdbuf, sizeof(rdbuf))) {
+            rd = rdbuf;
         }
         uint8_t hdr[12];
         hdr[0] = 0xC0;

@@ -62,11 +62,11 @@ void zj_responder_init(zj_responder_t *r, const zj_answer_cfg_t *cfg, uint64_t s
 
 static inline uint8_t lower(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+    return (uint8_t)(c + ((uint8_t)(c - 'A') < 26u ? 32u : 0u));
 }
 
-/* Does the name at response offset o (possibly ending in pointers) equal the lower-case,
- * uncompressed suffix s? Offsets in the table are label starts this response wrote, so the walk
+/* Does the name at response offset o (possibly ending in pointers) equal the uncompressed
+ * lower-case name s? Offsets in the table are label starts this response wrote, so the walk
  * stays inside what was written; the hop bound guards against a bug, not against input. */
 static bool name_eq_resp(const resp_t *r, size_t o, const uint8_t *s)
 {
@@ -94,21 +94,19 @@ static bool name_eq_resp(const resp_t *r, size_t o, const uint8_t *s)
     return false;
 }
 
-/* A compression pointer to an earlier copy of the lower-case suffix s (length len), or 0. */
-static uint16_t find_ptr(const resp_t *r, const uint8_t *s, size_t len)
+/* Pointer to the question name's tail when it equals the lower-case suffix s (len bytes).
+ * Byte equality of the tails is enough: a pointer there decodes to exactly these labels. */
+static uint16_t qname_ptr(const resp_t *r, const uint8_t *s, size_t len)
 {
     const zj_qname_t *q = r->q;
-    if (len <= q->len) {
-        size_t off = (size_t)q->len - len;
-        for (int k = 0; k <= q->labels && q->off[k] <= off; k++) {
-            if (q->off[k] == off) {
-                if (memcmp(q->name + off, s, len) == 0) {
-                    return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + off));
-                }
-                break;
-            }
-        }
+    if (len > q->len || memcmp(q->name + (q->len - len), s, len) != 0) {
+        return 0;
     }
+    return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + q->len - len));
+}
+
+static uint16_t table_ptr(const resp_t *r, const uint8_t *s)
+{
     for (uint8_t i = 0; i < r->n_comp; i++) {
         if (name_eq_resp(r, r->comp_off[i], s)) {
             return (uint16_t)(0xC000u | r->comp_off[i]);
@@ -117,19 +115,32 @@ static uint16_t find_ptr(const resp_t *r, const uint8_t *s, size_t len)
     return 0;
 }
 
-/* Write a lower-case uncompressed name at r->pos, compressed against the question and the
- * names this response already holds (RFC 1035 §4.1.4): the longest suffix found becomes a
- * pointer. Returns bytes written, or 0 (nothing written) if it does not fit. */
+/* Write the uncompressed lower-case name at r->pos, compressed (RFC 1035 §4.1.4): the longest
+ * suffix found in the question or among names this response wrote becomes a pointer. The
+ * question is tried first (one compare per label, and it usually holds the zone apex); the
+ * table only for the labels in front of that. Returns bytes written, or 0 (nothing written)
+ * if it does not fit. */
 static size_t write_name(resp_t *r, const uint8_t *name, size_t len)
 {
-    size_t i = 0;
+    size_t i = len - 1; /* the root label */
     uint16_t ptr = 0;
-    while (name[i] != 0) {
-        ptr = find_ptr(r, name + i, len - i);
-        if (ptr != 0) {
+    for (size_t k = 0; name[k] != 0; k += (size_t)name[k] + 1) {
+        uint16_t p = qname_ptr(r, name + k, len - k);
+        if (p != 0) {
+            i = k;
+            ptr = p;
             break;
         }
-        i += (size_t)name[i] + 1;
+    }
+    if (r->n_comp > 0) {
+        for (size_t k = 0; k < i; k += (size_t)name[k] + 1) {
+            uint16_t p = table_ptr(r, name + k);
+            if (p != 0) {
+                i = k;
+                ptr = p;
+                break;
+            }
+        }
     }
     size_t need = ptr ? i + 2 : len;
     if (r->pos + need > r->limit) {
@@ -173,13 +184,11 @@ static bool write_rdata_compressed(resp_t *r, uint16_t type, const uint8_t *rd, 
     size_t i = fixed;
     int names = type == ZJ_T_SOA ? 2 : 1;
     for (int n = 0; n < names; n++) {
-        uint8_t low[ZJ_DNS_MAX_NAME];
         int nl = zj_dname_len(rd + i, rdlen - i);
         if (nl < 0) {
             return false;
         }
-        zj_dname_lower(low, rd + i);
-        if (write_name(r, low, (size_t)nl) == 0) {
+        if (write_name(r, rd + i, (size_t)nl) == 0) {
             return false;
         }
         i += (size_t)nl;
@@ -682,20 +691,17 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
         return answer_error(rs, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
     case ZJ_Q_BADVERS:
         return answer_error(rs, pkt, &qp, ZJ_RCODE_BADVERS, out, out_cap);
+    case ZJ_Q_REFUSED:
+        return answer_error(rs, pkt, &qp, ZJ_RCODE_REFUSED, out, out_cap);
     default:
         return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
     }
-    /* Meta-types that are not answered from zone data. Zone transfers are TCP-only (RFC 5936
-     * §4.2); over UDP an AXFR is FORMERR. */
+    /* Zone transfers are TCP-only (RFC 5936 §4.2): over UDP an AXFR is FORMERR; over TCP they
+     * are refused until transfers are served. Other meta-types (OPT, MAILA, MAILB) get NODATA
+     * from the zone data, as Knot and NSD answer. */
     if (qp.qtype == ZJ_T_AXFR || qp.qtype == ZJ_T_IXFR) {
         return answer_error(rs, pkt, &qp, is_tcp ? ZJ_RCODE_REFUSED : ZJ_RCODE_FORMERR, out,
                             out_cap);
-    }
-    if (qp.qtype == ZJ_T_OPT) {
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
-    }
-    if (qp.qtype == ZJ_T_MAILA || qp.qtype == ZJ_T_MAILB) {
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
     }
 
     /* size limit: RFC 1035 §4.2.1 (512), RFC 6891 §6.2.5 (the smaller of theirs and ours) */

@@ -194,13 +194,20 @@ int zj_query_parse(const uint8_t *pkt, size_t len, zj_query_t *q)
     q->qname_len = (uint8_t)nlen;
     q->question_end = (uint16_t)(c.p - pkt);
     q->has_question = true;
+    if (q->opcode == ZJ_OP_NOTIFY) {
+        return ZJ_Q_REFUSED; /* no primary is configured to send us NOTIFY (as NSD answers) */
+    }
     if (q->opcode != ZJ_OP_QUERY) {
         return ZJ_Q_NOTIMP;
     }
-    /* answer and authority: skipped */
+    /* answer and authority: skipped, but an OPT there is FORMERR (RFC 6891 §6.1.1: OPT only
+     * in the additional section), as Knot and NSD answer */
     for (uint32_t i = 0; i < (uint32_t)ancount + nscount && !c.err; i++) {
         skip_name(&c);
-        cur_skip(&c, 8);
+        if (cur_u16(&c) == ZJ_T_OPT) {
+            return ZJ_Q_FORMERR;
+        }
+        cur_skip(&c, 6);
         cur_skip(&c, cur_u16(&c));
     }
     /* additional: find the OPT */

@@ -13,6 +13,7 @@ enum zj_qstatus {
     ZJ_Q_FORMERR,   /* FORMERR; has_question tells whether the question may be echoed */
     ZJ_Q_NOTIMP,    /* opcode we do not implement */
     ZJ_Q_BADVERS,   /* EDNS version above 0 (RFC 6891 §6.1.3) */
+    ZJ_Q_REFUSED,   /* an opcode we know but do not accept (NOTIFY) */
 };
 
 typedef struct zj_query {

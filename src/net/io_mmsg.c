@@ -10,6 +10,8 @@
  * sendmmsg sends each socket's answers in one call. TCP: one read per readiness event into the
  * connection's buffer, complete queries go to the ready ring (net/tcp.c), answers are written
  * straight away and EPOLLOUT is armed only while a write is pending. */
+#include "net/io.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,6 @@
 
 #include "zonejet/err.h"
 #include "zonejet/wire.h"
-#include "net/io.h"
 #include "net/worker.h"
 #include "util/log.h"
 

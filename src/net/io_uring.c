@@ -358,14 +358,26 @@ static void arm_all(zj_worker_t *w)
 
 /* ---- TCP ---- */
 
+/* Free a closing connection once nothing refers to it: no operation in flight (the kernel
+ * would write into freed buffers) and no query in the current batch (recv_batch takes TCP
+ * queries before it handles completions, so an accept or an error in the same batch may close
+ * a connection whose query is being answered). Returns true if c was freed. */
+static bool maybe_free(zj_worker_t *w, zj_tcp_conn_t *c)
+{
+    if (c->is_closing && c->n_ops == 0 && !c->has_query_out) {
+        zj_tcp_conn_free(&w->tcp, c);
+        return true;
+    }
+    return false;
+}
+
 static void conn_close(zj_worker_t *w, zj_tcp_conn_t *c)
 {
     if (!c->is_closing) {
         zj_stat_add(&w->stats.tcp_closed, 1);
         zj_tcp_conn_retire(&w->tcp, c);
     }
-    if (c->n_ops == 0) {
-        zj_tcp_conn_free(&w->tcp, c);
+    if (maybe_free(w, c) || c->n_ops == 0) {
         return;
     }
     /* Completes the operations in flight (recv returns 0, send fails); the last frees c. */
@@ -462,9 +474,7 @@ static zj_tcp_conn_t *op_done(zj_worker_t *w, uint32_t idx)
     }
     c->n_ops--;
     if (c->is_closing) {
-        if (c->n_ops == 0) {
-            zj_tcp_conn_free(&w->tcp, c);
-        }
+        maybe_free(w, c);
         return NULL;
     }
     return c;
@@ -678,6 +688,7 @@ static void tcp_answered(zj_worker_t *w, const zj_msg_t *m)
     }
     zj_tcp_commit_answer(c, m->tx_len);
     if (c->is_closing) {
+        maybe_free(w, c);
         return;
     }
     if (m->tx_len == 0) {

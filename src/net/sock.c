@@ -1,3 +1,9 @@
+/* Listen addresses and the workers' sockets (see sock.h).
+ *
+ * Only numeric addresses are accepted: a name lookup at start-up would make the listen set
+ * depend on the resolver, and an authoritative server must not depend on DNS to start. Every
+ * socket is non-blocking and close-on-exec; IPv6 sockets are V6ONLY so that a v4 and a v6
+ * wildcard can be listed side by side. Buffer sizes are best effort (capped by sysctl). */
 #include "net/sock.h"
 
 #include <arpa/inet.h>
@@ -118,6 +124,39 @@ static int set_int(int fd, int level, int opt, int val)
         return -errno;
     }
     return ZJ_OK;
+}
+
+int zj_sock_check_free(const zj_addr_t *addr)
+{
+    static const int types[] = {SOCK_DGRAM, SOCK_STREAM};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        int fd = socket(addr->ss.ss_family, types[i] | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            return -errno;
+        }
+        int rc = ZJ_OK;
+        if (addr->ss.ss_family == AF_INET6) {
+            rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+        }
+        /* SO_REUSEADDR only: lets TCP ignore TIME_WAIT leftovers, never shares a live port. */
+        if (rc == ZJ_OK) {
+            rc = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        }
+        if (rc == ZJ_OK && bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0) {
+            rc = -errno;
+        }
+        close(fd);
+        if (rc != ZJ_OK) {
+            return rc;
+        }
+    }
+    return ZJ_OK;
+}
+
+bool zj_addr_eq(const zj_addr_t *a, const zj_addr_t *b)
+{
+    return a->len == b->len && a->ss.ss_family == b->ss.ss_family &&
+           memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
 /* Common part of both socket kinds: socket(), SO_REUSEADDR/PORT, IPV6_V6ONLY (so that "[::]:53"

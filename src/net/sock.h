@@ -38,6 +38,14 @@ int zj_sock_open_udp(const zj_addr_t *addr);
 /** Open a non-blocking TCP listen socket bound to addr with SO_REUSEPORT. Returns fd or -errno. */
 int zj_sock_open_tcp(const zj_addr_t *addr);
 
+/** Check that no other socket holds addr (UDP and TCP): binds a socket of each kind without
+ *  SO_REUSEPORT and closes it. Without this check a second server of the same user would
+ *  silently share the port through SO_REUSEPORT. Returns 0 or a negative errno (EADDRINUSE). */
+int zj_sock_check_free(const zj_addr_t *addr);
+
+/** True if a and b are the same family, address and port. */
+bool zj_addr_eq(const zj_addr_t *a, const zj_addr_t *b);
+
 /** The address a socket is bound to (to learn the port chosen for port 0). */
 int zj_sock_local(int fd, zj_addr_t *out);
 

@@ -199,6 +199,12 @@ static int append_listen(zj_config_t *cfg, const char *value, char *why, size_t 
         set_err(why, why_cap, "bad address '%s' (want A.B.C.D:PORT or [IPV6]:PORT)", value);
         return ZJ_EINVAL;
     }
+    for (size_t i = 0; i < cfg->n_listens; i++) {
+        if (zj_addr_port(&addr) != 0 && zj_addr_eq(&cfg->listens[i], &addr)) {
+            set_err(why, why_cap, "duplicate listen address '%s'", value);
+            return ZJ_EINVAL;
+        }
+    }
     if (cfg->n_listens >= ZJ_CONFIG_MAX_LISTENS) {
         set_err(why, why_cap, "more than %d listen addresses", ZJ_CONFIG_MAX_LISTENS);
         return ZJ_EINVAL;
@@ -276,7 +282,7 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         return replace_str(&cfg->version_string, value);
     case KEY_TCP_IDLE_MS:
         /* 1 ms .. 1 hour: RFC 7766 §6.2.3 wants idle connections closed within seconds. */
-        rc = parse_uint(value, 1, 3600 * 1000, &v);
+        rc = parse_uint(value, 1, 3600ul * 1000ul, &v);
         if (rc != ZJ_OK) {
             set_err(why, why_cap, "tcp-idle-ms must be 1..3600000, not '%s'", value);
             return rc;

@@ -28,7 +28,7 @@
 #define CONTROL_CMD_CAP 256
 /* Reply buffer: the image set description is a line per zone; 1 MiB holds ~10k zones, beyond
  * which the reply is cut (and says so). */
-#define CONTROL_REPLY_CAP (1024 * 1024)
+#define CONTROL_REPLY_CAP ((size_t)1024 * 1024)
 /* A client must send its command within this time, or is dropped. */
 #define CONTROL_TIMEOUT_MS 1000
 
@@ -293,7 +293,7 @@ void zj_control_serve(int fd, const zj_control_view_t *view)
         return;
     }
     struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_MS / 1000,
-                         .tv_usec = (CONTROL_TIMEOUT_MS % 1000) * 1000};
+                         .tv_usec = (suseconds_t)(CONTROL_TIMEOUT_MS % 1000) * 1000};
     (void)setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (read_command(cfd, cmd, sizeof(cmd)) != ZJ_OK) {

@@ -88,10 +88,12 @@ static int plan_workers(server_t *s)
         }
     }
     s->cpus = calloc(s->n_workers, sizeof(int));
-    s->workers = calloc(s->n_workers, sizeof(zj_worker_t));
+    /* Cache-line aligned: each worker's counters sit on their own line (zj_worker_t). */
+    s->workers = aligned_alloc(ZJ_CACHELINE, s->n_workers * sizeof(zj_worker_t));
     if (s->cpus == NULL || s->workers == NULL) {
         return ZJ_ENOMEM;
     }
+    memset(s->workers, 0, s->n_workers * sizeof(zj_worker_t));
     for (unsigned i = 0; i < s->n_workers; i++) {
         s->cpus[i] = n_avail > 0 ? avail[i % (unsigned)n_avail] : -1;
     }
@@ -148,7 +150,10 @@ static int choose_io(server_t *s)
 static int open_first_pair(zj_addr_t *a, int *udp_fd, int *tcp_fd)
 {
     bool is_port0 = zj_addr_port(a) == 0;
-    int rc = ZJ_OK;
+    int rc = is_port0 ? ZJ_OK : zj_sock_check_free(a);
+    if (rc != ZJ_OK) {
+        return rc;
+    }
     for (int attempt = 0; attempt < (is_port0 ? PORT0_TRIES : 1); attempt++) {
         zj_addr_t try_addr = *a;
         *udp_fd = zj_sock_open_udp(&try_addr);

@@ -46,7 +46,12 @@ uint64_t zj_image_hash(uint64_t seed, uint32_t zone, const uint8_t *lname, size_
 void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
 {
     q->len = (uint8_t)len;
-    zj_dname_lower(q->name, wire_name);
+    /* Fold every byte: length bytes are below 64 and so never letters; a flat loop is cheaper
+     * than a label walk and the compiler vectorises it. */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = wire_name[i];
+        q->name[i] = (uint8_t)(c + (uint8_t)((uint8_t)(c - 'A') < 26u ? 32u : 0u));
+    }
     uint8_t i = 0;
     uint8_t n = 0;
     while (q->name[i] != 0) {

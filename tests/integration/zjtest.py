@@ -228,6 +228,61 @@ class ZJServer:
 
 
 # --------------------------------------------------------------------------------------------
+# flags that are still being added (tests of a missing flag run without it, as xfail)
+
+_flag_cache = {}
+
+
+def flag_supported(flag, value="1"):
+    """True when zonejetd knows `flag`: probed with `zonejetd FLAG VALUE --help`, which exits 0
+    for a known option and 2 with "unknown option" otherwise. Cached per flag."""
+    if flag not in _flag_cache:
+        p = subprocess.run([str(ZONEJETD), flag, str(value), "--help"], capture_output=True,
+                           text=True, timeout=10)
+        _flag_cache[flag] = not (p.returncode != 0 and "unknown option" in p.stderr)
+    return _flag_cache[flag]
+
+
+def split_flags(optional):
+    """optional: [(flag, value)] -> (argv of the supported ones, set of unsupported flags)."""
+    args, missing = [], set()
+    for flag, value in optional:
+        if flag_supported(flag, value):
+            args += [flag, str(value)]
+        else:
+            missing.add(flag)
+    return args, missing
+
+
+def xfail_if_missing(request, missing, *needed):
+    """Mark the running test xfail(strict=False) when a flag it depends on is not accepted yet:
+    the test still runs (against a server started without the flag) and XPASSes if it holds."""
+    import pytest  # only the test process needs it
+
+    lacking = sorted(f for f in needed if f in missing)
+    if lacking:
+        request.node.add_marker(pytest.mark.xfail(
+            reason=f"flag not implemented yet: {', '.join(lacking)}", strict=False))
+
+
+def serve_managed(workdir, backend, args, name, ready_name="example.com."):
+    """Generator for fixtures: start zonejetd, yield it, then stop it and assert that it never
+    died during the tests and exited 0 on SIGTERM (as conftest's servers do)."""
+    import pytest
+
+    srv = ZJServer(args, workdir, backend=backend, name=name, ready_name=ready_name)
+    try:
+        srv.start()
+    except ServerUnavailable as e:
+        pytest.skip(str(e))
+    yield srv
+    rc = srv.stop(check=False)
+    assert not srv.crashes, "zonejetd died during the tests:\n" + "\n\n".join(
+        f"exit {c}:\n{log}" for c, log in srv.crashes)
+    assert rc == 0, f"zonejetd exited with {rc} on SIGTERM\n{srv.log_tail()}"
+
+
+# --------------------------------------------------------------------------------------------
 # client
 
 

@@ -122,6 +122,10 @@ static void test_config_rejects_bad_flags(void **state)
                      ZJ_EINVAL);
     char *big_port[] = {"zonejetd", "--zones", "/z", "--listen", "127.0.0.1:65536"};
     assert_int_equal(zj_config_parse(&cfg, ARGC(big_port), big_port, err, sizeof(err)), ZJ_EINVAL);
+    char *dup[] = {"zonejetd",     "--zones",  "/z",          "--listen",
+                   "127.0.0.1:53", "--listen", "127.0.0.1:53"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(dup), dup, err, sizeof(err)), ZJ_EINVAL);
+    assert_non_null(strstr(err, "duplicate"));
     char *workers0[] = {"zonejetd", "--zones", "/z", "--workers", "0"};
     assert_int_equal(zj_config_parse(&cfg, ARGC(workers0), workers0, err, sizeof(err)), ZJ_EINVAL);
     char *payload[] = {"zonejetd", "--zones", "/z", "--edns-payload", "511"};
