@@ -151,8 +151,7 @@ static int verify_image(const char *path)
     }
     printf("%s: ok, %u zones, %u nodes, %u rrsets, %llu records, %zu bytes, "
            "open+validate %.2f ms\n",
-           path, img->n_zones, img->n_nodes, img->n_rrsets, (unsigned long long)rrs, img->len,
-           ms);
+           path, img->n_zones, img->n_nodes, img->n_rrsets, (unsigned long long)rrs, img->len, ms);
     zj_image_close(img);
     return 0;
 }
@@ -250,8 +249,7 @@ int main(int argc, char **argv)
         (void)zj_builder_add_file(b, inputs[i].file, op);
     }
     if (zj_builder_finish(b, &img, &img_len) != ZJ_OK) {
-        fprintf(stderr, "zonejet-compile: %u error(s), no image written\n",
-                zj_builder_errors(b));
+        fprintf(stderr, "zonejet-compile: %u error(s), no image written\n", zj_builder_errors(b));
         goto out;
     }
     if (!check && write_atomic(output, img, img_len) != 0) {

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(
-    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+    build-essential cmake pkg-config clang libclang-rt-14-dev clang-format cppcheck git
+    libfuzzer-14-dev  # libFuzzer for the fuzz targets (tests/fuzz)
     liburing-dev      # io_uring: the primary network backend
     libxxhash-dev     # XXH3: image checksum and the name-index hash
     libjemalloc-dev   # allocator for the compiler and control plane

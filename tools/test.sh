@@ -10,6 +10,10 @@ jobs=$(nproc)
 echo "== clang-format"
 git ls-files '*.c' '*.h' '*.cc' | xargs -r clang-format --dry-run -Werror
 
+echo "== cppcheck"
+cppcheck --quiet --error-exitcode=1 --std=c11 -D_GNU_SOURCE -Iinclude -Isrc \
+    --suppress=missingIncludeSystem --inline-suppr src tools
+
 echo "== gcc, RelWithDebInfo, -Werror"
 cmake -S . -B build-ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZJ_WERROR=ON >/dev/null
 cmake --build build-ci -j"$jobs"

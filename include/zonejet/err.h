@@ -1,4 +1,5 @@
-/* The one error vocabulary: 0 is success, POSIX codes as negatives, project codes from -1000 down. */
+/* The one error vocabulary: 0 is success, POSIX codes as negatives, project codes from -1000 down.
+ */
 #pragma once
 
 #include <errno.h>
@@ -15,10 +16,10 @@ enum zj_err {
     ZJ_EIMAGE = -1002,   /* image fails validation (bounds, offsets, layout) */
     ZJ_EVERSION = -1003, /* image format version not understood */
     ZJ_ECHECKSUM = -1004,
-    ZJ_ESPACE = -1005,   /* output buffer too small */
-    ZJ_EZONE = -1006,    /* zone content fails a semantic check */
-    ZJ_ELIMIT = -1007,   /* a configured limit was exceeded */
-    ZJ_ELOOP = -1008,    /* $INCLUDE loop or similar */
+    ZJ_ESPACE = -1005, /* output buffer too small */
+    ZJ_EZONE = -1006,  /* zone content fails a semantic check */
+    ZJ_ELIMIT = -1007, /* a configured limit was exceeded */
+    ZJ_ELOOP = -1008,  /* $INCLUDE loop or similar */
 };
 
 /** Static text for an error code (never NULL). Thread-safe. */

@@ -29,9 +29,9 @@
 #define ZJ_IMG_MAGIC "ZJIMAGE" /* 7 chars + NUL = 8 bytes at offset 0 */
 #define ZJ_IMG_VERSION 1u
 #define ZJ_IMG_ENDIAN 0x01020304u /* read back as this value only on a little-endian reader */
-#define ZJ_IMG_NONE 0xFFFFFFFFu    /* "no index" in any uint32_t index field */
+#define ZJ_IMG_NONE 0xFFFFFFFFu   /* "no index" in any uint32_t index field */
 #define ZJ_IMG_ALIGN 8u
-#define ZJ_IMG_MAX_SECTIONS 64u    /* more is a corrupt header, not a bigger image */
+#define ZJ_IMG_MAX_SECTIONS 64u /* more is a corrupt header, not a bigger image */
 
 enum zj_img_section_kind {
     ZJ_SEC_ZONES = 1,
@@ -79,7 +79,7 @@ ZJ_STATIC_SIZE(zj_img_zone_d, 32);
 
 enum zj_img_node_flags {
     ZJ_NODE_APEX = 1u << 0,
-    ZJ_NODE_DELEG = 1u << 1,     /* NS below the apex: a zone cut (RFC 1034 §4.2.1) */
+    ZJ_NODE_DELEG = 1u << 1, /* NS below the apex: a zone cut (RFC 1034 §4.2.1) */
     ZJ_NODE_CNAME = 1u << 2,
     ZJ_NODE_DNAME = 1u << 3,
     ZJ_NODE_WILDCHILD = 1u << 4, /* "*.<this name>" exists */
@@ -93,7 +93,7 @@ typedef struct zj_img_node_d {
     uint32_t rrset_first; /* the node's rrsets are [rrset_first, rrset_first + n_rrsets) */
     uint32_t cut;         /* node of the zone cut at or above this node, or ZJ_IMG_NONE */
     uint16_t n_rrsets;
-    uint16_t flags;       /* zj_img_node_flags */
+    uint16_t flags; /* zj_img_node_flags */
     uint8_t name_len;
     uint8_t labels;
     uint16_t reserved;

@@ -5,31 +5,71 @@
 #include <string.h>
 
 #define ZJ_DNS_HEADER_LEN 12
-#define ZJ_DNS_MAX_NAME 255  /* RFC 1035 §2.3.4 */
-#define ZJ_DNS_MAX_LABEL 63  /* RFC 1035 §2.3.4 */
+#define ZJ_DNS_MAX_NAME 255   /* RFC 1035 §2.3.4 */
+#define ZJ_DNS_MAX_LABEL 63   /* RFC 1035 §2.3.4 */
 #define ZJ_DNS_MAX_LABELS 128 /* 255-byte name: at most 127 one-byte labels + root */
-#define ZJ_DNS_UDP_MIN 512   /* RFC 1035 §4.2.1 */
+#define ZJ_DNS_UDP_MIN 512    /* RFC 1035 §4.2.1 */
 #define ZJ_DNS_MAX_MSG 65535
 
 enum zj_rrtype {
-    ZJ_T_A = 1, ZJ_T_NS = 2, ZJ_T_CNAME = 5, ZJ_T_SOA = 6, ZJ_T_PTR = 12, ZJ_T_HINFO = 13,
-    ZJ_T_MX = 15, ZJ_T_TXT = 16, ZJ_T_AAAA = 28, ZJ_T_LOC = 29, ZJ_T_SRV = 33, ZJ_T_NAPTR = 35,
-    ZJ_T_DNAME = 39, ZJ_T_OPT = 41, ZJ_T_DS = 43, ZJ_T_SSHFP = 44, ZJ_T_RRSIG = 46,
-    ZJ_T_NSEC = 47, ZJ_T_DNSKEY = 48, ZJ_T_NSEC3 = 50, ZJ_T_NSEC3PARAM = 51, ZJ_T_TLSA = 52,
-    ZJ_T_SMIMEA = 53, ZJ_T_CDS = 59, ZJ_T_CDNSKEY = 60, ZJ_T_OPENPGPKEY = 61, ZJ_T_ZONEMD = 63,
-    ZJ_T_SVCB = 64, ZJ_T_HTTPS = 65, ZJ_T_SPF = 99, ZJ_T_IXFR = 251, ZJ_T_AXFR = 252,
-    ZJ_T_MAILB = 253, ZJ_T_MAILA = 254, ZJ_T_ANY = 255, ZJ_T_URI = 256, ZJ_T_CAA = 257,
+    ZJ_T_A = 1,
+    ZJ_T_NS = 2,
+    ZJ_T_CNAME = 5,
+    ZJ_T_SOA = 6,
+    ZJ_T_PTR = 12,
+    ZJ_T_HINFO = 13,
+    ZJ_T_MX = 15,
+    ZJ_T_TXT = 16,
+    ZJ_T_AAAA = 28,
+    ZJ_T_LOC = 29,
+    ZJ_T_SRV = 33,
+    ZJ_T_NAPTR = 35,
+    ZJ_T_DNAME = 39,
+    ZJ_T_OPT = 41,
+    ZJ_T_DS = 43,
+    ZJ_T_SSHFP = 44,
+    ZJ_T_RRSIG = 46,
+    ZJ_T_NSEC = 47,
+    ZJ_T_DNSKEY = 48,
+    ZJ_T_NSEC3 = 50,
+    ZJ_T_NSEC3PARAM = 51,
+    ZJ_T_TLSA = 52,
+    ZJ_T_SMIMEA = 53,
+    ZJ_T_CDS = 59,
+    ZJ_T_CDNSKEY = 60,
+    ZJ_T_OPENPGPKEY = 61,
+    ZJ_T_ZONEMD = 63,
+    ZJ_T_SVCB = 64,
+    ZJ_T_HTTPS = 65,
+    ZJ_T_SPF = 99,
+    ZJ_T_IXFR = 251,
+    ZJ_T_AXFR = 252,
+    ZJ_T_MAILB = 253,
+    ZJ_T_MAILA = 254,
+    ZJ_T_ANY = 255,
+    ZJ_T_URI = 256,
+    ZJ_T_CAA = 257,
 };
 
 enum zj_rrclass { ZJ_C_IN = 1, ZJ_C_CH = 3, ZJ_C_HS = 4, ZJ_C_NONE = 254, ZJ_C_ANY = 255 };
 
 enum zj_rcode {
-    ZJ_RCODE_NOERROR = 0, ZJ_RCODE_FORMERR = 1, ZJ_RCODE_SERVFAIL = 2, ZJ_RCODE_NXDOMAIN = 3,
-    ZJ_RCODE_NOTIMP = 4, ZJ_RCODE_REFUSED = 5, ZJ_RCODE_BADVERS = 16, /* extended, RFC 6891 */
+    ZJ_RCODE_NOERROR = 0,
+    ZJ_RCODE_FORMERR = 1,
+    ZJ_RCODE_SERVFAIL = 2,
+    ZJ_RCODE_NXDOMAIN = 3,
+    ZJ_RCODE_NOTIMP = 4,
+    ZJ_RCODE_REFUSED = 5,
+    ZJ_RCODE_BADVERS = 16, /* extended, RFC 6891 */
 };
 
-enum zj_opcode { ZJ_OP_QUERY = 0, ZJ_OP_IQUERY = 1, ZJ_OP_STATUS = 2, ZJ_OP_NOTIFY = 4,
-                 ZJ_OP_UPDATE = 5 };
+enum zj_opcode {
+    ZJ_OP_QUERY = 0,
+    ZJ_OP_IQUERY = 1,
+    ZJ_OP_STATUS = 2,
+    ZJ_OP_NOTIFY = 4,
+    ZJ_OP_UPDATE = 5
+};
 
 /* Header flag bits in the 16-bit flags word (RFC 1035 §4.1.1, RFC 4035 §3.2). */
 #define ZJ_F_QR 0x8000u

@@ -62,8 +62,7 @@ void zj_image_close(zj_image_t *img);
 uint64_t zj_image_hash(uint64_t seed, uint32_t zone, const uint8_t *lname, size_t len);
 
 /** Node of the lower-case name in zone, or ZJ_IMG_NONE. Hot-path safe. */
-uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t *lname,
-                            size_t len);
+uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t *lname, size_t len);
 
 /** Zone whose apex is the longest suffix of q among this image's zones, or ZJ_IMG_NONE; with
  *  below_apex, an apex equal to q itself is skipped (DS is answered by the parent, RFC 4035

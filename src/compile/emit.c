@@ -312,7 +312,8 @@ static int add_common(zj_builder_t *b, const char *name, const char *text, size_
 int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= b->opts.max_file_bytes) {
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (size_t)st.st_size <= b->opts.max_file_bytes) {
         /* a record line is rarely under 16 bytes; owners and rdata never exceed the text */
         size_t sz = (size_t)st.st_size;
         RESERVE(b->recs, b->n_recs, b->cap_recs, sz / 16 + 16);
@@ -335,7 +336,7 @@ int zj_builder_add_text(zj_builder_t *b, const char *name, const char *text, siz
  * names as RFC 4034 §6.1 does (a shorter label sorts first because 0x00 ends it). */
 static uint16_t make_key(uint8_t *out, const uint8_t *name, int skip_labels)
 {
-    const uint8_t *lab[ZJ_DNS_MAX_LABELS];
+    const uint8_t *lab[ZJ_DNS_MAX_LABELS]; /* filled below before any read */
     int n = 0;
     for (const uint8_t *p = name; *p; p += *p + 1) {
         lab[n++] = p;
@@ -343,6 +344,7 @@ static uint16_t make_key(uint8_t *out, const uint8_t *name, int skip_labels)
     n -= skip_labels;
     uint16_t o = 0;
     for (int i = n - 1; i >= 0; i--) {
+        // cppcheck-suppress uninitvar
         for (uint8_t k = 1; k <= lab[i][0]; k++) {
             uint8_t c = lab[i][k];
             if (c <= 1) {
@@ -578,8 +580,8 @@ static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
             continue; /* duplicate RR: dropped silently (RFC 2181 §5) */
         }
         if (r[k].ttl != ttl) {
-            diag(b, r[k].file, r[k].line, true,
-                 "TTL %u differs from the RRset's TTL %u; using %u", r[k].ttl, ttl, ttl);
+            diag(b, r[k].file, r[k].line, true, "TTL %u differs from the RRset's TTL %u; using %u",
+                 r[k].ttl, ttl, ttl);
         }
         uint8_t rdbuf[ZJ_DNS_MAX_NAME * 2 + 20];
         if (lower_rdata_names(r[k].type, rd, r[k].rdlen, rdbuf, sizeof(rdbuf))) {
@@ -836,8 +838,7 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
         }
         if (r[i].owner_off != prev_owner) {
             uint8_t key[2 * ZJ_DNS_MAX_NAME];
-            uint16_t kl =
-                make_key(key, owner, origin_labels);
+            uint16_t kl = make_key(key, owner, origin_labels);
             prev_owner = r[i].owner_off;
             r[i].key_off = buf_add(&b->keys, key, kl);
             r[i].key_len = kl;
@@ -962,8 +963,7 @@ int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
     } sec[] = {
         {ZJ_SEC_ZONES, (uint32_t)b->n_zones, b->ozones, b->n_zones * sizeof(zj_img_zone_d)},
         {ZJ_SEC_NODES, (uint32_t)b->n_nodes, b->nodes, b->n_nodes * sizeof(zj_img_node_d)},
-        {ZJ_SEC_RRSETS, (uint32_t)b->n_rrsets, b->rrsets,
-         b->n_rrsets * sizeof(zj_img_rrset_d)},
+        {ZJ_SEC_RRSETS, (uint32_t)b->n_rrsets, b->rrsets, b->n_rrsets * sizeof(zj_img_rrset_d)},
         {ZJ_SEC_NAMES, (uint32_t)b->names.len, b->names.p, b->names.len},
         {ZJ_SEC_WIRE, (uint32_t)b->wire.len, b->wire.p, b->wire.len},
         {ZJ_SEC_INDEX, (uint32_t)b->n_slots, b->slots, b->n_slots * sizeof(zj_img_slot_d)},

@@ -766,7 +766,7 @@ int zj_parse_file(const char *path, const zj_parse_opts_t *opts, zj_rr_fn cb, vo
                   zj_parse_result_t *res)
 {
     parser_t ps;
-    zj_parse_result_t local;
+    zj_parse_result_t local = {0};
     char why[PATH_MAX + 128];
     char *buf = NULL;
     size_t len = 0;
@@ -794,7 +794,7 @@ int zj_parse_text(const char *name, const char *text, size_t len, const zj_parse
                   zj_rr_fn cb, void *ctx, zj_parse_result_t *res)
 {
     parser_t ps;
-    zj_parse_result_t local;
+    zj_parse_result_t local = {0};
     opts = opts != NULL ? opts : &default_opts;
     res = res != NULL ? res : &local;
     int rc = parser_init(&ps, opts, cb, ctx, res);

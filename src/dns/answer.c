@@ -16,8 +16,10 @@
 #include "dns/answer.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "dns/query.h"
+#include "dns/rrl.h"
 #include "zonejet/dname.h"
 #include "zonejet/wire.h"
 #include "zonejet/zone.h"
@@ -44,7 +46,18 @@ typedef struct resp {
     const zj_qname_t *q; /* the question name (lower case), written at offset 12 */
     uint8_t n_comp;
     uint16_t comp_off[COMP_MAX]; /* offsets of uncompressed names inside buf */
+    /* response class and key name for rate limiting (src/dns/rrl.h) */
+    int rrl_cls;
+    const uint8_t *rrl_key;
+    size_t rrl_key_len;
 } resp_t;
+
+static void rrl_class(resp_t *r, int cls, const uint8_t *key, size_t len)
+{
+    r->rrl_cls = cls;
+    r->rrl_key = key;
+    r->rrl_key_len = len;
+}
 
 void zj_answer_cfg_default(zj_answer_cfg_t *cfg)
 {
@@ -478,18 +491,30 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
         }
         switch (lk.kind) {
         case ZJ_LOOKUP_EXACT:
+            if (lk.wildcard) {
+                rrl_class(r, ZJ_RRL_CLS_WILDCARD, zj_node_name(img, lk.node),
+                          img->nodes[lk.node].name_len);
+            } else {
+                rrl_class(r, ZJ_RRL_CLS_POSITIVE, q0->name, q0->len);
+            }
             put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP);
             if (!r->tc && img->rrsets[lk.rrset].n_addl > 0) {
                 put_additional(r, img, lk.rrset, ZJ_IMG_NONE);
             }
             return ZJ_RCODE_NOERROR;
         case ZJ_LOOKUP_NODATA:
+            rrl_class(r, ZJ_RRL_CLS_NODATA, q0->name, q0->len);
             put_soa(r, img, zone);
             return ZJ_RCODE_NOERROR;
         case ZJ_LOOKUP_NXDOMAIN:
+            /* one bucket per zone: random subdomains must not each get their own */
+            rrl_class(r, ZJ_RRL_CLS_NXDOMAIN, apex,
+                      img->nodes[img->zones[zone].apex_node].name_len);
             put_soa(r, img, zone); /* RFC 6604: rcode is that of the last name in a chain */
             return ZJ_RCODE_NXDOMAIN;
         case ZJ_LOOKUP_DELEG:
+            rrl_class(r, ZJ_RRL_CLS_REFERRAL, zj_node_name(img, lk.node),
+                      img->nodes[lk.node].name_len);
             if (step == 0) {
                 *aa = false; /* a referral is not authoritative (RFC 1034 §4.3.2 step 3b) */
                 st->referrals++;
@@ -639,8 +664,8 @@ static void put_opt(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t *qp,
 }
 
 /* A response with the header (and the question when it parsed) and nothing else. */
-static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_query_t *qp,
-                           int rcode, uint8_t *out, size_t out_cap)
+static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_query_t *qp, int rcode,
+                           uint8_t *out, size_t out_cap)
 {
     size_t qlen = qp->has_question ? qp->question_end - ZJ_DNS_HEADER_LEN : 0;
     bool edns = qp->has_edns && rcode != ZJ_RCODE_FORMERR;
@@ -648,8 +673,8 @@ static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_quer
     if (need > out_cap) {
         return 0;
     }
-    uint16_t flags = (uint16_t)(ZJ_F_QR | (qp->flags & (ZJ_F_OPCODE_MASK | ZJ_F_RD | ZJ_F_CD)) |
-                                (rcode & 0xF));
+    uint16_t flags =
+        (uint16_t)(ZJ_F_QR | (qp->flags & (ZJ_F_OPCODE_MASK | ZJ_F_RD | ZJ_F_CD)) | (rcode & 0xF));
     zj_put16(out, qp->id);
     zj_put16(out + 2, flags);
     zj_put16(out + 4, qp->has_question ? 1 : 0);
@@ -672,11 +697,50 @@ static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_quer
     return pos;
 }
 
+/* Response rate limiting (UDP only: a TCP client has proven its address). A limited response
+ * is dropped, or "slips" out as header + question with TC=1 so that a real client behind a
+ * spoofed flood retries over TCP (the BIND/Knot RRL scheme). */
+static size_t rrl_apply(zj_responder_t *rs, const struct sockaddr *src, const zj_query_t *qp,
+                        int cls, const uint8_t *key, size_t key_len, uint8_t *out, size_t len)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+    uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    int d = zj_rrl_decide(rs->cfg->rrl, src, cls, key, key_len, now_ms);
+    if (d == ZJ_RRL_PASS) {
+        return len;
+    }
+    if (d == ZJ_RRL_DROP) {
+        rs->stats.rrl_dropped++;
+        return 0;
+    }
+    rs->stats.rrl_slipped++;
+    size_t qend = qp->has_question ? qp->question_end : ZJ_DNS_HEADER_LEN;
+    uint16_t flags = (uint16_t)(zj_be16(out + 2) | ZJ_F_TC);
+    flags &= (uint16_t)~ZJ_F_AA;
+    zj_put16(out + 2, flags);
+    zj_put16(out + 6, 0);
+    zj_put16(out + 8, 0);
+    zj_put16(out + 10, 0);
+    return qend;
+}
+
+static size_t error_limited(zj_responder_t *rs, const struct sockaddr *src, bool limit_rate,
+                            const uint8_t *pkt, const zj_query_t *qp, int rcode, uint8_t *out,
+                            size_t out_cap)
+{
+    size_t n = answer_error(rs, pkt, qp, rcode, out, out_cap);
+    if (n == 0 || !limit_rate) {
+        return n;
+    }
+    return rrl_apply(rs, src, qp, ZJ_RRL_CLS_ERROR, NULL, 0, out, n);
+}
+
 size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt, size_t len,
                  const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap)
 {
-    (void)src;
     zj_query_t qp;
+    bool limit_rate = rs->cfg->rrl != NULL && !is_tcp && src != NULL;
     rs->stats.queries++;
     rs->stats.tcp += is_tcp;
     int st = zj_query_parse(pkt, len, &qp);
@@ -688,20 +752,20 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
         rs->stats.dropped++;
         return 0;
     case ZJ_Q_NOTIMP:
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
     case ZJ_Q_BADVERS:
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_BADVERS, out, out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_BADVERS, out, out_cap);
     case ZJ_Q_REFUSED:
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_REFUSED, out, out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_REFUSED, out, out_cap);
     default:
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
     }
     /* Zone transfers are TCP-only (RFC 5936 §4.2): over UDP an AXFR is FORMERR; over TCP they
      * are refused until transfers are served. Other meta-types (OPT, MAILA, MAILB) get NODATA
      * from the zone data, as Knot and NSD answer. */
     if (qp.qtype == ZJ_T_AXFR || qp.qtype == ZJ_T_IXFR) {
-        return answer_error(rs, pkt, &qp, is_tcp ? ZJ_RCODE_REFUSED : ZJ_RCODE_FORMERR, out,
-                            out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp,
+                             is_tcp ? ZJ_RCODE_REFUSED : ZJ_RCODE_FORMERR, out, out_cap);
     }
 
     /* size limit: RFC 1035 §4.2.1 (512), RFC 6891 §6.2.5 (the smaller of theirs and ours) */
@@ -719,7 +783,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     }
     size_t reserve = qp.has_edns ? opt_size(rs->cfg, &qp) : 0;
     if (qp.question_end + reserve > limit) {
-        return answer_error(rs, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
+        return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_FORMERR, out, out_cap);
     }
 
     zj_qname_t q;
@@ -732,6 +796,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     r.tc = false;
     r.q = &q;
     r.n_comp = 0;
+    rrl_class(&r, ZJ_RRL_CLS_ERROR, NULL, 0);
     memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
 
     bool aa = false;
@@ -764,6 +829,9 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     rs->stats.truncated += r.tc;
     if (rcode < 6) {
         rs->stats.rcode[rcode]++;
+    }
+    if (limit_rate) {
+        return rrl_apply(rs, src, &qp, r.rrl_cls, r.rrl_key, r.rrl_key_len, out, r.pos);
     }
     return r.pos;
 }

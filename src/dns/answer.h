@@ -18,8 +18,10 @@ typedef struct zj_answer_cfg {
                             * (DNS flag day 2020: avoids IP fragmentation on common paths) */
     const uint8_t *nsid;   /* RFC 5001 NSID payload, or NULL for no NSID */
     uint16_t nsid_len;
-    const char *identity;  /* CH TXT id.server / hostname.bind answer; NULL: REFUSED */
-    const char *version;   /* CH TXT version.bind / version.server answer; NULL: REFUSED */
+    const char *identity; /* CH TXT id.server / hostname.bind answer; NULL: REFUSED */
+    const char *version;  /* CH TXT version.bind / version.server answer; NULL: REFUSED */
+    struct zj_rrl *rrl;   /* response rate limiting (src/dns/rrl.h), shared by workers; NULL:
+                           * off */
 } zj_answer_cfg_t;
 
 /** Per-worker counters (summed by the control plane on read). */
@@ -33,6 +35,8 @@ typedef struct zj_answer_stats {
     uint64_t referrals;
     uint64_t edns;
     uint64_t tcp;
+    uint64_t rrl_dropped; /* responses withheld by rate limiting */
+    uint64_t rrl_slipped; /* responses sent truncated by rate limiting */
 } zj_answer_stats_t;
 
 /** One per worker: settings, counters and the responder's private scratch. */

@@ -8,12 +8,12 @@
 
 /* What to do with a packet, decided by the parser (RFC 1035 §4.1.1, RFC 6891, RFC 9619). */
 enum zj_qstatus {
-    ZJ_Q_OK,        /* answer it */
-    ZJ_Q_DROP,      /* no response: shorter than a header, or QR set (a response) */
-    ZJ_Q_FORMERR,   /* FORMERR; has_question tells whether the question may be echoed */
-    ZJ_Q_NOTIMP,    /* opcode we do not implement */
-    ZJ_Q_BADVERS,   /* EDNS version above 0 (RFC 6891 §6.1.3) */
-    ZJ_Q_REFUSED,   /* an opcode we know but do not accept (NOTIFY) */
+    ZJ_Q_OK,      /* answer it */
+    ZJ_Q_DROP,    /* no response: shorter than a header, or QR set (a response) */
+    ZJ_Q_FORMERR, /* FORMERR; has_question tells whether the question may be echoed */
+    ZJ_Q_NOTIMP,  /* opcode we do not implement */
+    ZJ_Q_BADVERS, /* EDNS version above 0 (RFC 6891 §6.1.3) */
+    ZJ_Q_REFUSED, /* an opcode we know but do not accept (NOTIFY) */
 };
 
 typedef struct zj_query {
@@ -21,8 +21,8 @@ typedef struct zj_query {
     uint16_t flags;
     uint16_t qdcount;
     uint8_t opcode;
-    bool has_question;     /* question parsed; bytes [12, question_end) may be echoed */
-    const uint8_t *qname;  /* wire name inside the packet, case as sent */
+    bool has_question;    /* question parsed; bytes [12, question_end) may be echoed */
+    const uint8_t *qname; /* wire name inside the packet, case as sent */
     uint8_t qname_len;
     uint16_t qtype;
     uint16_t qclass;

@@ -102,8 +102,8 @@ bool zj_dname_is_sub(const uint8_t *name, const uint8_t *parent)
 int zj_dname_cmp(const uint8_t *a, const uint8_t *b)
 {
     /* RFC 4034 §6.1: compare label by label from the root, each label as lower-cased octets. */
-    const uint8_t *la[ZJ_DNS_MAX_LABELS];
-    const uint8_t *lb[ZJ_DNS_MAX_LABELS];
+    const uint8_t *la[ZJ_DNS_MAX_LABELS] = {0};
+    const uint8_t *lb[ZJ_DNS_MAX_LABELS] = {0};
     int na = 0;
     int nb = 0;
     for (const uint8_t *p = a; *p && na < ZJ_DNS_MAX_LABELS; p += *p + 1) {
@@ -148,8 +148,8 @@ int zj_dname_to_text(const uint8_t *name, char *out, size_t cap)
             if (o + 5 >= cap) {
                 return ZJ_ESPACE;
             }
-            if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
-                c == '@' || c == '$') {
+            if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' || c == '@' ||
+                c == '$') {
                 out[o++] = '\\';
                 out[o++] = (char)c;
             } else if (c <= 0x20 || c >= 0x7f) {
@@ -192,8 +192,8 @@ int zj_dname_from_text(const char *s, size_t len, const uint8_t *origin, uint8_t
     if (len == 0) {
         return ZJ_EMALF;
     }
-    size_t o = 0;     /* write position */
-    size_t lab = 0;   /* position of the current label's length byte */
+    size_t o = 0;   /* write position */
+    size_t lab = 0; /* position of the current label's length byte */
     bool absolute = false;
     out[0] = 0;
     o = 1;

@@ -63,8 +63,7 @@ void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
 }
 
 /* Section lookup with size checks. */
-static const zj_img_section_d *find_section(const zj_img_section_d *tab, uint32_t n,
-                                            uint32_t kind)
+static const zj_img_section_d *find_section(const zj_img_section_d *tab, uint32_t n, uint32_t kind)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (tab[i].kind == kind) {
@@ -114,8 +113,7 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
     const uint8_t *b = img->base;
     size_t len = img->len;
     if (len < sizeof(zj_img_header_d)) {
-        return fail(err, errcap, ZJ_EIMAGE, "file too short for an image header (%zu bytes)",
-                    len);
+        return fail(err, errcap, ZJ_EIMAGE, "file too short for an image header (%zu bytes)", len);
     }
     zj_img_header_d h;
     memcpy(&h, b, sizeof(h));
@@ -155,9 +153,12 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         uint32_t kind;
         size_t elem;
     } need[] = {
-        {ZJ_SEC_ZONES, sizeof(zj_img_zone_d)}, {ZJ_SEC_NODES, sizeof(zj_img_node_d)},
-        {ZJ_SEC_RRSETS, sizeof(zj_img_rrset_d)}, {ZJ_SEC_NAMES, 1},
-        {ZJ_SEC_WIRE, 1}, {ZJ_SEC_INDEX, sizeof(zj_img_slot_d)},
+        {ZJ_SEC_ZONES, sizeof(zj_img_zone_d)},
+        {ZJ_SEC_NODES, sizeof(zj_img_node_d)},
+        {ZJ_SEC_RRSETS, sizeof(zj_img_rrset_d)},
+        {ZJ_SEC_NAMES, 1},
+        {ZJ_SEC_WIRE, 1},
+        {ZJ_SEC_INDEX, sizeof(zj_img_slot_d)},
         {ZJ_SEC_ADDL, sizeof(uint32_t)},
     };
     const zj_img_section_d *sec[ZJ_ARRAY_SIZE(need)];
@@ -196,8 +197,7 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
             return fail(err, errcap, ZJ_EIMAGE, "node %u: name outside NAMES", i);
         }
         int nl = zj_dname_len(img->names + n->name_off, img->names_len - n->name_off);
-        if (nl < 0 || nl != n->name_len ||
-            zj_dname_labels(img->names + n->name_off) != n->labels) {
+        if (nl < 0 || nl != n->name_len || zj_dname_labels(img->names + n->name_off) != n->labels) {
             return fail(err, errcap, ZJ_EIMAGE, "node %u: bad name", i);
         }
         if ((uint64_t)n->rrset_first + n->n_rrsets > img->n_rrsets) {
@@ -383,8 +383,7 @@ static uint32_t probe(const zj_image_t *img, uint64_t h, uint32_t zone, const ui
     return ZJ_IMG_NONE;
 }
 
-uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t *lname,
-                            size_t len)
+uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t *lname, size_t len)
 {
     return probe(img, zj_image_hash(img->seed, zone, lname, len), zone, lname, len);
 }
@@ -395,8 +394,7 @@ uint32_t zj_image_find_zone(const zj_image_t *img, const zj_qname_t *q, bool bel
     for (int k = below_apex ? 1 : 0; k <= q->labels; k++) {
         const uint8_t *s = q->name + q->off[k];
         size_t len = (size_t)(q->len - q->off[k]);
-        uint32_t z = probe(img, zj_image_hash(img->seed, ZJ_IMG_NONE, s, len), ZJ_IMG_NONE, s,
-                           len);
+        uint32_t z = probe(img, zj_image_hash(img->seed, ZJ_IMG_NONE, s, len), ZJ_IMG_NONE, s, len);
         if (z != ZJ_IMG_NONE) {
             *labels = q->labels - k;
             return z;

@@ -11,15 +11,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char ZONE[] = "$ORIGIN example.com.\n$TTL 300\n"
-                           "@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\n@ NS ns.sub\n@ MX 5 mail\n"
-                           "ns1 A 192.0.2.1\nmail A 192.0.2.2\nmail AAAA 2001:db8::2\n"
-                           "www A 192.0.2.3\nalias CNAME www\nloop1 CNAME loop2\n"
-                           "loop2 CNAME loop1\nout CNAME www.example.org.\n"
-                           "*.wild A 192.0.2.4\n*.wild TXT \"wild\"\nx.ent A 192.0.2.5\n"
-                           "sub NS ns.sub\nns.sub A 192.0.2.6\nd DNAME example.net.\n"
-                           "big TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n"
-                           "big TXT \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"\n";
+static const char ZONE[] =
+    "$ORIGIN example.com.\n$TTL 300\n"
+    "@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\n@ NS ns.sub\n@ MX 5 mail\n"
+    "ns1 A 192.0.2.1\nmail A 192.0.2.2\nmail AAAA 2001:db8::2\n"
+    "www A 192.0.2.3\nalias CNAME www\nloop1 CNAME loop2\n"
+    "loop2 CNAME loop1\nout CNAME www.example.org.\n"
+    "*.wild A 192.0.2.4\n*.wild TXT \"wild\"\nx.ent A 192.0.2.5\n"
+    "sub NS ns.sub\nns.sub A 192.0.2.6\nd DNAME example.net.\n"
+    "big TXT \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\n"
+    "big TXT \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"\n";
 
 static zj_imgset_t *fixture(void)
 {

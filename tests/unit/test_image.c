@@ -262,8 +262,8 @@ static void test_builder_rejects_semantic_errors(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "$ORIGIN x.\n@ 60 NS ns\nns A 192.0.2.1\n",                      /* no SOA */
-        "$ORIGIN x.\n@ 60 SOA a b 1 2 3 4 5\nns A 192.0.2.1\n",          /* no NS */
+        "$ORIGIN x.\n@ 60 NS ns\nns A 192.0.2.1\n",                       /* no SOA */
+        "$ORIGIN x.\n@ 60 SOA a b 1 2 3 4 5\nns A 192.0.2.1\n",           /* no NS */
         "$ORIGIN x.\n@ 60 SOA a b 1 2 3 4 5\n@ NS a\na.y. A 192.0.2.1\n", /* out of zone */
         "$ORIGIN x.\n@ 60 SOA a b 1 2 3 4 5\n@ NS a\nc CNAME a\nc A 192.0.2.1\n",
         "$ORIGIN x.\n@ 60 SOA a b 1 2 3 4 5\n@ NS a\nc CNAME a\nc CNAME b\n",
