@@ -1,0 +1,240 @@
+/* The answer path in process: no allocation per query (malloc is interposed and counted while
+ * queries run), and response invariants checked on every kind of answer: ID and question
+ * echoed, QR set, size within the limit, and every compression pointer pointing backwards into
+ * the message. */
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "compile/emit.h"
+#include "dns/answer.h"
+#include "zone/imgset_internal.h"
+#include "zonejet/dname.h"
+#include "zonejet/wire.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+
+/* ---- allocation counter: the executable's malloc family wins over libc's ---------------- */
+#ifndef HAVE_ASAN
+static volatile int counting;
+static volatile unsigned long
+    n_allocs; /* volatile: the compiler assumes malloc writes no globals */
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t a, size_t n);
+
+void *malloc(size_t n)
+{
+    n_allocs += counting;
+    return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+    n_allocs += counting;
+    return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+    n_allocs += counting;
+    return __libc_realloc(p, n);
+}
+#endif
+
+static const char ZONE[] = "$ORIGIN example.com.\n$TTL 300\n"
+                           "@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\n@ NS ns2\n@ MX 5 mail\n"
+                           "ns1 A 192.0.2.1\nns2 A 192.0.2.2\nmail A 192.0.2.3\n"
+                           "mail AAAA 2001:db8::3\nwww A 192.0.2.4\nalias CNAME www\n"
+                           "a1 CNAME a2\na2 CNAME a1\n*.wild A 192.0.2.5\n"
+                           "sub NS ns.sub\nns.sub A 192.0.2.6\nd DNAME example.net.\n"
+                           "t TXT \"0123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"1123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"2123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"3123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"4123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"5123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"6123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"7123456789012345678901234567890123456789012345678901234567\"\n"
+                           "t TXT \"8123456789012345678901234567890123456789012345678901234567\"\n";
+
+static zj_imgset_t set;
+static zj_image_t *images[1];
+static zj_answer_cfg_t cfg;
+
+static int setup(void **state)
+{
+    (void)state;
+    zj_build_opts_t o;
+    memset(&o, 0, sizeof(o));
+    o.quiet = true;
+    zj_builder_t *b = zj_builder_new(&o);
+    assert_int_equal(zj_builder_add_text(b, "t.zone", ZONE, sizeof(ZONE) - 1, NULL), 0);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(zj_builder_finish(b, &buf, &len), 0);
+    zj_builder_free(b);
+    char err[256];
+    assert_int_equal(zj_image_open_mem(buf, len, &images[0], err, sizeof(err)), 0);
+    set.images = images;
+    set.n_images = 1;
+    zj_answer_cfg_default(&cfg);
+    static const uint8_t nsid[] = "t1";
+    cfg.nsid = nsid;
+    cfg.nsid_len = 2;
+    cfg.version = "v";
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    zj_image_close(images[0]);
+    return 0;
+}
+
+static size_t make_query(uint8_t *q, const char *name, uint16_t type, bool edns)
+{
+    memset(q, 0, 12);
+    q[0] = 0xAB;
+    q[1] = 0xCD;
+    q[5] = 1;
+    uint8_t root = 0;
+    int n = zj_dname_from_text(name, strlen(name), &root, q + 12);
+    size_t pos = 12 + (size_t)n;
+    zj_put16(q + pos, type);
+    zj_put16(q + pos + 2, ZJ_C_IN);
+    pos += 4;
+    if (edns) {
+        q[11] = 1;
+        static const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 4, 0, 3, 0, 0};
+        memcpy(q + pos, opt, sizeof(opt));
+        pos += sizeof(opt);
+    }
+    return pos;
+}
+
+/* Every pointer in the response points before itself (RFC 1035 §4.1.4: a prior occurrence). */
+static void check_pointers(const uint8_t *m, size_t len)
+{
+    /* walk the names of all records after the question */
+    size_t pos = 12;
+    uint16_t counts[4] = {zj_be16(m + 4), zj_be16(m + 6), zj_be16(m + 8), zj_be16(m + 10)};
+    for (int sec = 0; sec < 4; sec++) {
+        for (uint16_t i = 0; i < counts[sec]; i++) {
+            for (;;) {
+                assert_true(pos < len);
+                uint8_t l = m[pos];
+                if ((l & 0xC0) == 0xC0) {
+                    assert_true((size_t)(zj_be16(m + pos) & 0x3FFF) < pos);
+                    pos += 2;
+                    break;
+                }
+                pos += (size_t)l + 1;
+                if (l == 0) {
+                    break;
+                }
+            }
+            pos += sec == 0 ? 4 : 10u + zj_be16(m + pos + 8);
+        }
+    }
+    assert_int_equal(pos, len);
+}
+
+static void test_answers_allocate_nothing_and_are_well_formed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint16_t type;
+    } qs[] = {
+        {"www.example.com.", ZJ_T_A},   {"WWW.Example.com.", ZJ_T_AAAA},
+        {"nope.example.com.", ZJ_T_A},  {"alias.example.com.", ZJ_T_A},
+        {"a1.example.com.", ZJ_T_A},    {"x.y.wild.example.com.", ZJ_T_A},
+        {"h.sub.example.com.", ZJ_T_A}, {"sub.example.com.", ZJ_T_DS},
+        {"example.com.", ZJ_T_MX},      {"example.com.", ZJ_T_NS},
+        {"example.com.", ZJ_T_ANY},     {"q.d.example.com.", ZJ_T_A},
+        {"t.example.com.", ZJ_T_TXT},   {"example.org.", ZJ_T_A},
+        {"example.com.", ZJ_T_AXFR},    {"example.com.", ZJ_T_SOA},
+    };
+#ifndef HAVE_ASAN
+    /* the counter itself works: one allocation while counting is seen */
+    counting = 1;
+    void *volatile probe = malloc(16);
+    counting = 0;
+    free(probe);
+    assert_int_equal(n_allocs, 1);
+    n_allocs = 0;
+#endif
+    zj_responder_t r;
+    zj_responder_init(&r, &cfg, 1);
+    uint8_t q[512];
+    static uint8_t out[65535];
+    for (int tcp = 0; tcp < 2; tcp++) {
+        for (int edns = 0; edns < 2; edns++) {
+            for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+                size_t ql = make_query(q, qs[i].name, qs[i].type, edns != 0);
+                size_t cap = tcp ? sizeof(out) : 4096;
+#ifndef HAVE_ASAN
+                counting = 1;
+#endif
+                size_t n = zj_answer(&r, &set, q, ql, NULL, tcp != 0, out, cap);
+#ifndef HAVE_ASAN
+                counting = 0;
+#endif
+                assert_true(n >= 12);
+                assert_memory_equal(out, q, 2);
+                assert_true(out[2] & 0x80);
+                assert_true(n <= (tcp ? 65535u : (edns ? 1232u : 512u)));
+                size_t qend = 12 + (size_t)zj_dname_len(q + 12, ql - 12) + 4;
+                assert_memory_equal(out + 12, q + 12, qend - 12);
+                check_pointers(out, n);
+            }
+        }
+    }
+#ifndef HAVE_ASAN
+    assert_int_equal(n_allocs, 0);
+#endif
+}
+
+/* Without EDNS the 9 TXT records do not fit 512 bytes: TC and whole RRsets only. */
+static void test_truncation_keeps_whole_rrsets(void **state)
+{
+    (void)state;
+    zj_responder_t r;
+    zj_responder_init(&r, &cfg, 1);
+    uint8_t q[512];
+    uint8_t out[4096];
+    size_t ql = make_query(q, "t.example.com.", ZJ_T_TXT, false);
+    size_t n = zj_answer(&r, &set, q, ql, NULL, false, out, sizeof(out));
+    assert_true(n <= 512);
+    assert_true(out[2] & 0x02); /* TC */
+    assert_int_equal(zj_be16(out + 6), 0);
+    ql = make_query(q, "t.example.com.", ZJ_T_TXT, true);
+    n = zj_answer(&r, &set, q, ql, NULL, false, out, sizeof(out));
+    assert_false(out[2] & 0x02);
+    assert_int_equal(zj_be16(out + 6), 9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_answers_allocate_nothing_and_are_well_formed),
+        cmocka_unit_test(test_truncation_keeps_whole_rrsets),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
