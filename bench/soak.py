@@ -256,8 +256,10 @@ def hostile_tcp(port, stop, cnt):
 
 
 def reloader(port, sock, image, versions, stop, cnt, problems):
-    k = 1  # version 0 is being served
-    while not stop.wait(1.0):
+    k = 1  # the version to serve next (version 0 is being served)
+    t0, slot = time.monotonic(), 1
+    while not stop.wait(max(0.0, t0 + slot - time.monotonic())):  # on a 1 s grid
+        slot = max(slot + 1, int(time.monotonic() - t0) + 1)  # skip slots a slow reload used
         serial, files = versions[k % 2]
         try:
             compile_to(image, files)
@@ -326,7 +328,8 @@ def main():
         deadline = time.monotonic() + 20
         while served_serial(port) is None:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"zonejetd did not start:\n{(work / 'zonejetd.log').read_text()}")
+                log_text = (work / "zonejetd.log").read_text()
+                raise RuntimeError(f"zonejetd did not start:\n{log_text}")
             time.sleep(0.05)
         rss_start = vmrss_kib(proc.pid)
         log(f"zonejetd pid {proc.pid} on cpu {ARGS.server_cpu}, port {port}, "
@@ -423,7 +426,7 @@ def main():
         keep = ("queries ", "responses ", "dropped ", "rcode_formerr ", "rcode_notimp ",
                 "rcode_refused ", "badvers ", "truncated ", "udp_drops ", "nobufs ",
                 "tcp_accepted ", "tcp_closed ", "tcp_idle_closed ", "tcp_evicted ",
-                "tcp_rejected ", "tcp_timeout")
+                "tcp_rejected ", "tcp_ip_limited ", "tcp_msg_timeouts ", "rrl_")
         picked = [ln for ln in stats.splitlines() if ln.startswith(keep)]
         if picked:
             print("server stats       " + ", ".join(picked))

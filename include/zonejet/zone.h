@@ -32,6 +32,8 @@ typedef struct zj_image {
     uint32_t slot_mask;
     const uint32_t *addl;
     uint32_t n_addl;
+    int min_apex_labels; /* label counts of the shallowest and deepest zone apex: bounds the */
+    int max_apex_labels; /* suffixes zj_image_find_zone has to try */
     char path[256]; /* for status and logs; "" for images built in memory */
 } zj_image_t;
 

@@ -785,9 +785,9 @@ static void uring_tick(zj_worker_t *w, uint64_t now_ms)
     zj_tcp_conn_t *c = NULL;
     /* Bounded: each pass closes (retires) one connection, which leaves both timer lists. */
     while ((c = zj_tcp_expired(&w->tcp, now_ms, &why)) != NULL) {
-        zj_stat_add(why == ZJ_TCP_EXPIRED_MSG ? &w->stats.tcp_msg_timeouts
-                                              : &w->stats.tcp_idle_closed,
-                    1);
+        _Atomic uint64_t *counter =
+            why == ZJ_TCP_EXPIRED_MSG ? &w->stats.tcp_msg_timeouts : &w->stats.tcp_idle_closed;
+        zj_stat_add(counter, 1);
         conn_close(w, c);
     }
 }

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "zonejet/err.h"
+#include "zonejet/wire.h"
 #include "util/log.h"
 #include "zone/swap.h"
 
@@ -52,7 +53,7 @@ static void pin_cpu(zj_worker_t *w)
 
 static int wait_ms(zj_worker_t *w)
 {
-    int64_t idle = zj_tcp_idle_wait_ms(&w->tcp, zj_now_ms());
+    int64_t idle = zj_tcp_wait_ms(&w->tcp, zj_now_ms());
     if (idle < 0 || idle > WORKER_MAX_WAIT_MS) {
         return WORKER_MAX_WAIT_MS;
     }
@@ -60,8 +61,28 @@ static int wait_ms(zj_worker_t *w)
     return (int)idle + 1;
 }
 
+/* --bench-echo: the query back with QR set, through the same I/O path; a measure of the
+ * server without the answer path (bench/compare.py's floor). A packet shorter than a DNS header
+ * is dropped, as zj_answer drops it. */
+static void echo_batch(zj_msg_t *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        zj_msg_t *m = &msgs[i];
+        m->tx_len = 0;
+        if (m->rx_len >= ZJ_DNS_HEADER_LEN && m->rx_len <= m->tx_cap) {
+            memcpy(m->tx, m->rx, m->rx_len);
+            m->tx[2] |= (uint8_t)(ZJ_F_QR >> 8);
+            m->tx_len = m->rx_len;
+        }
+    }
+}
+
 static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs, size_t n)
 {
+    if (unlikely(w->is_bench_echo)) {
+        echo_batch(msgs, n);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         zj_msg_t *m = &msgs[i];
         if (unlikely(set == NULL)) {
@@ -103,7 +124,7 @@ static void *worker_main(void *arg)
 
     pin_cpu(w);
     zj_responder_init(&w->resp, boot->acfg, boot->seed);
-    int rc = zj_tcp_table_init(&w->tcp, w->tcp_max_conns, w->tcp_idle_ms);
+    int rc = zj_tcp_table_init(&w->tcp, &w->tcp_limits);
     if (rc == ZJ_OK) {
         rc = w->io->init(w);
     }

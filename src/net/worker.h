@@ -46,6 +46,8 @@ typedef struct zj_io_stats {
     _Atomic uint64_t tcp_idle_closed;
     _Atomic uint64_t tcp_evicted; /* closed to make room under tcp-max-conns */
     _Atomic uint64_t tcp_rejected;
+    _Atomic uint64_t tcp_ip_limited;   /* closed at accept: tcp-max-conns-per-ip reached */
+    _Atomic uint64_t tcp_msg_timeouts; /* closed: a message not finished in tcp-msg-timeout-ms */
     _Atomic uint64_t tcp_queries;
 } zj_io_stats_t;
 
@@ -71,8 +73,8 @@ struct zj_worker {
     size_t n_socks;
     int stop_fd;              /* eventfd, readable once the server stops */
     const _Atomic bool *stop; /* the server's stop flag */
-    uint32_t tcp_max_conns;
-    uint32_t tcp_idle_ms;
+    zj_tcp_limits_t tcp_limits;
+    bool is_bench_echo; /* --bench-echo: reply with the query itself, QR set */
 
     /* Owned by the worker thread. */
     zj_responder_t resp;

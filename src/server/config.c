@@ -18,6 +18,7 @@
 
 #include "zonejet/compiler.h"
 #include "zonejet/err.h"
+#include "dns/rrl.h"
 
 /* Longest config-file line: a path (PATH_MAX) plus key and slack. Longer lines are an error
  * rather than being silently split. */
@@ -37,27 +38,49 @@ typedef enum key_id {
     KEY_VERSION_STRING,
     KEY_TCP_IDLE_MS,
     KEY_TCP_MAX_CONNS,
+    KEY_TCP_MSG_TIMEOUT_MS,
+    KEY_TCP_MAX_CONNS_PER_IP,
+    KEY_TCP_MAX_INFLIGHT,
+    KEY_WATCH,
+    KEY_BENCH_ECHO,
+    KEY_RRL_RATE,
+    KEY_RRL_SLIP,
+    KEY_RRL_WINDOW,
+    KEY_RRL_IPV4_PREFIX,
+    KEY_RRL_IPV6_PREFIX,
 } key_id_t;
 
 typedef struct key_def {
     const char *name;
     key_id_t id;
+    bool is_switch; /* on the command line takes no value ("--watch"; "--watch=no" also works);
+                     * in the file takes yes/no */
 } key_def_t;
 
 static const key_def_t keys[] = {
-    {"listen", KEY_LISTEN},
-    {"image", KEY_IMAGE},
-    {"zones", KEY_ZONES},
-    {"workers", KEY_WORKERS},
-    {"io", KEY_IO},
-    {"control", KEY_CONTROL},
-    {"config", KEY_CONFIG},
-    {"edns-payload", KEY_EDNS_PAYLOAD},
-    {"nsid", KEY_NSID},
-    {"identity", KEY_IDENTITY},
-    {"version-string", KEY_VERSION_STRING},
-    {"tcp-idle-ms", KEY_TCP_IDLE_MS},
-    {"tcp-max-conns", KEY_TCP_MAX_CONNS},
+    {"listen", KEY_LISTEN, false},
+    {"image", KEY_IMAGE, false},
+    {"zones", KEY_ZONES, false},
+    {"workers", KEY_WORKERS, false},
+    {"io", KEY_IO, false},
+    {"control", KEY_CONTROL, false},
+    {"config", KEY_CONFIG, false},
+    {"edns-payload", KEY_EDNS_PAYLOAD, false},
+    {"nsid", KEY_NSID, false},
+    {"identity", KEY_IDENTITY, false},
+    {"version-string", KEY_VERSION_STRING, false},
+    {"tcp-idle-ms", KEY_TCP_IDLE_MS, false},
+    {"tcp-max-conns", KEY_TCP_MAX_CONNS, false},
+    {"tcp-msg-timeout-ms", KEY_TCP_MSG_TIMEOUT_MS, false},
+    {"tcp-max-conns-per-ip", KEY_TCP_MAX_CONNS_PER_IP, false},
+    {"tcp-max-inflight", KEY_TCP_MAX_INFLIGHT, false},
+    {"watch", KEY_WATCH, true},
+    {"bench-echo", KEY_BENCH_ECHO, true},
+    {"rrl-rate", KEY_RRL_RATE, false},
+    {"rrl-slip", KEY_RRL_SLIP, false},
+    {"rrl-window", KEY_RRL_WINDOW, false},
+    {"rrl-ipv4-prefix", KEY_RRL_IPV4_PREFIX, false},
+    {"rrl-ipv6-prefix", KEY_RRL_IPV6_PREFIX, false},
 };
 
 static const char usage_text[] =
@@ -66,10 +89,29 @@ static const char usage_text[] =
     "                [--workers N] [--io auto|uring|mmsg] [--control SOCKET_PATH]\n"
     "                [--config FILE] [--edns-payload N] [--nsid STRING|0xHEX]\n"
     "                [--identity STR] [--version-string STR] [--tcp-idle-ms N]\n"
-    "                [--tcp-max-conns N]\n"
+    "                [--tcp-max-conns N] [--tcp-max-conns-per-ip N] [--tcp-msg-timeout-ms N]\n"
+    "                [--tcp-max-inflight N] [--watch] [--rrl-rate N] [--rrl-slip N]\n"
+    "                [--rrl-window S] [--rrl-ipv4-prefix N] [--rrl-ipv6-prefix N] [--bench-echo]\n"
     "  ADDR:PORT is A.B.C.D:PORT or [IPV6]:PORT. With no arguments, serves the bundled zones\n"
     "  on " ZJ_CONFIG_DEFAULT_LISTEN ". The config file holds `key value` lines with the flag\n"
-    "  names as keys; command-line flags override (or, for repeatable ones, add to) it.\n";
+    "  names as keys; command-line flags override (or, for repeatable ones, add to) it.\n"
+    "  Each --image and --zones path is one source; reload them at run time with SIGHUP or\n"
+    "  zonejet-ctl --control SOCKET reload [PATH...] | add PATH | remove PATH|ZONE | status.\n"
+    "  --watch          re-read an image file when it is replaced in its directory (inotify)\n"
+    "  --tcp-idle-ms N          close a TCP connection idle this long (default 10000)\n"
+    "  --tcp-max-conns N        TCP connections per worker; the oldest idle is closed for a\n"
+    "                           new one (default 512)\n"
+    "  --tcp-max-conns-per-ip N TCP connections per client address per worker; more are\n"
+    "                           closed at once (default 64)\n"
+    "  --tcp-msg-timeout-ms N   a started TCP message must be complete within N ms (2000)\n"
+    "  --tcp-max-inflight N     queries per TCP connection whose answers are not yet written;\n"
+    "                           at the limit the connection is not read (default 16)\n"
+    "  --rrl-rate N             response rate limit per client prefix and answer, per second\n"
+    "                           (0 = off, the default); --rrl-slip N (2): every Nth limited\n"
+    "                           response is sent truncated; --rrl-window S (15) seconds of\n"
+    "                           history; --rrl-ipv4-prefix N (24), --rrl-ipv6-prefix N (56)\n"
+    "  --bench-echo             benchmark floor, not for production: answer every query with\n"
+    "                           itself (QR set) without looking at any zone\n";
 
 const char *zj_config_usage(void)
 {
@@ -218,10 +260,38 @@ static int append_listen(zj_config_t *cfg, const char *value, char *why, size_t 
     return ZJ_OK;
 }
 
+/* A number in [lo, hi] for key name (why names the key and the range on failure). */
+static int set_uint(const char *name, const char *value, unsigned long lo, unsigned long hi,
+                    uint32_t *out, char *why, size_t why_cap)
+{
+    unsigned long v = 0;
+    if (parse_uint(value, lo, hi, &v) != ZJ_OK) {
+        set_err(why, why_cap, "%s must be %lu..%lu, not '%s'", name, lo, hi, value);
+        return ZJ_EINVAL;
+    }
+    *out = (uint32_t)v;
+    return ZJ_OK;
+}
+
+static int set_switch(const char *name, const char *value, bool *out, char *why, size_t why_cap)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < ZJ_ARRAY_SIZE(yes); i++) {
+        if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+            *out = strcmp(value, yes[i]) == 0;
+            return ZJ_OK;
+        }
+    }
+    set_err(why, why_cap, "%s must be yes or no, not '%s'", name, value);
+    return ZJ_EINVAL;
+}
+
 /* Apply one key/value. On failure writes the reason (without location) to why. */
 static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why, size_t why_cap)
 {
     unsigned long v = 0;
+    uint32_t v32 = 0;
     int rc = ZJ_OK;
 
     if (value[0] == '\0' && id != KEY_NSID) {
@@ -298,6 +368,36 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         }
         cfg->tcp_max_conns = (uint32_t)v;
         return ZJ_OK;
+    case KEY_TCP_MSG_TIMEOUT_MS:
+        /* 1 ms .. 1 minute: a message that takes longer over loopback or the Internet is an
+         * attack, not a slow link (RFC 7766 §6.2.3 wants slow clients closed). */
+        return set_uint("tcp-msg-timeout-ms", value, 1, 60000, &cfg->tcp_msg_timeout_ms, why,
+                        why_cap);
+    case KEY_TCP_MAX_CONNS_PER_IP:
+        return set_uint("tcp-max-conns-per-ip", value, 1, ZJ_CONFIG_MAX_TCP_CONNS,
+                        &cfg->tcp_max_conns_per_ip, why, why_cap);
+    case KEY_TCP_MAX_INFLIGHT:
+        return set_uint("tcp-max-inflight", value, 1, ZJ_CONFIG_MAX_TCP_INFLIGHT,
+                        &cfg->tcp_max_inflight, why, why_cap);
+    case KEY_WATCH:
+        return set_switch("watch", value, &cfg->is_watch, why, why_cap);
+    case KEY_BENCH_ECHO:
+        return set_switch("bench-echo", value, &cfg->is_bench_echo, why, why_cap);
+    case KEY_RRL_RATE:
+        return set_uint("rrl-rate", value, 0, ZJ_RRL_RATE_MAX, &cfg->rrl.rate, why, why_cap);
+    case KEY_RRL_SLIP:
+        return set_uint("rrl-slip", value, 0, ZJ_RRL_SLIP_MAX, &cfg->rrl.slip, why, why_cap);
+    case KEY_RRL_WINDOW:
+        return set_uint("rrl-window", value, 1, ZJ_RRL_WINDOW_MAX, &cfg->rrl.window_s, why,
+                        why_cap);
+    case KEY_RRL_IPV4_PREFIX:
+        rc = set_uint("rrl-ipv4-prefix", value, 0, 32, &v32, why, why_cap);
+        cfg->rrl.ipv4_prefix = (uint8_t)v32;
+        return rc;
+    case KEY_RRL_IPV6_PREFIX:
+        rc = set_uint("rrl-ipv6-prefix", value, 0, 128, &v32, why, why_cap);
+        cfg->rrl.ipv6_prefix = (uint8_t)v32;
+        return rc;
     }
     set_err(why, why_cap, "unknown key");
     return ZJ_EINVAL;
@@ -367,6 +467,9 @@ static int load_file(zj_config_t *cfg, const char *path, char *err, size_t err_c
             goto out;
         }
         char *value = trim(s + klen);
+        if (*value == '\0' && key->is_switch) {
+            value = "yes";
+        }
         if (*value == '\0') {
             rc = ZJ_EINVAL;
             set_err(err, err_cap, "%s:%u: %s needs a value", path, lineno, key->name);
@@ -453,6 +556,10 @@ static void set_defaults(zj_config_t *cfg)
     cfg->edns_payload = ZJ_CONFIG_DEFAULT_EDNS_PAYLOAD;
     cfg->tcp_idle_ms = ZJ_CONFIG_DEFAULT_TCP_IDLE_MS;
     cfg->tcp_max_conns = ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS;
+    cfg->tcp_msg_timeout_ms = ZJ_CONFIG_DEFAULT_TCP_MSG_TIMEOUT_MS;
+    cfg->tcp_max_conns_per_ip = ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS_PER_IP;
+    cfg->tcp_max_inflight = ZJ_CONFIG_DEFAULT_TCP_MAX_INFLIGHT;
+    zj_rrl_cfg_default(&cfg->rrl);
 }
 
 /* First pass: find --config (the last one wins) and the value-less flags. */
@@ -473,6 +580,9 @@ static int scan_args(int argc, char **argv, const char **config_path, char *err,
             return ZJ_EINVAL;
         }
         const char *value = inline_value;
+        if (value == NULL && key->is_switch) {
+            continue;
+        }
         if (value == NULL) {
             if (i + 1 >= argc) {
                 set_err(err, err_cap, "--%s: needs a value", key->name);
@@ -493,7 +603,10 @@ static int apply_args(zj_config_t *cfg, int argc, char **argv, char *err, size_t
     for (int i = 1; i < argc; i++) {
         const char *inline_value = NULL;
         const key_def_t *key = match_flag(argv[i], &inline_value);
-        const char *value = inline_value != NULL ? inline_value : argv[++i];
+        const char *value = inline_value;
+        if (value == NULL) {
+            value = key->is_switch ? "yes" : argv[++i];
+        }
         if (key->id == KEY_CONFIG) {
             continue;
         }
@@ -540,6 +653,14 @@ int zj_config_parse(zj_config_t *cfg, int argc, char **argv, char *err, size_t e
     }
     if (cfg->n_images == 0 && cfg->n_zones == 0) {
         rc = default_zones(cfg, err, err_cap);
+        if (rc != ZJ_OK) {
+            goto out;
+        }
+    }
+    char why[256];
+    if (zj_rrl_cfg_check(&cfg->rrl, why, sizeof(why)) != ZJ_OK) {
+        set_err(err, err_cap, "%s", why);
+        rc = ZJ_EINVAL;
     }
 out:
     if (rc < 0) {

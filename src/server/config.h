@@ -16,7 +16,17 @@
  *     identity ns1.example.net
  *     version-string zonejet
  *     tcp-idle-ms 10000
- *     tcp-max-conns 512
+ *     tcp-max-conns 512              # per worker
+ *     tcp-max-conns-per-ip 64        # per worker
+ *     tcp-msg-timeout-ms 2000
+ *     tcp-max-inflight 16
+ *     watch yes                      # a switch: yes/no (on the command line: --watch)
+ *     rrl-rate 0                     # response rate limiting, 0 = off
+ *     rrl-slip 2
+ *     rrl-window 15
+ *     rrl-ipv4-prefix 24
+ *     rrl-ipv6-prefix 56
+ *     bench-echo no                  # benchmark floor only
  *
  * Flags on the command line are applied after the file: a single-valued flag overrides the
  * file's value, a repeatable one (listen, image, zones) adds to the file's list. With no listen
@@ -28,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/rrl.h"
 #include "net/sock.h"
 
 typedef enum zj_io_kind {
@@ -47,6 +58,17 @@ typedef enum zj_io_kind {
 #define ZJ_CONFIG_DEFAULT_TCP_IDLE_MS 10000 /* RFC 7766 §6.2.3 suggests seconds, not minutes */
 #define ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS 512
 #define ZJ_CONFIG_DEFAULT_EDNS_PAYLOAD 1232 /* DNS flag day 2020 */
+/* A client that starts a message must finish it within this: a real client sends a query in one
+ * segment; 2 s absorbs a lost segment's retransmission (RTO 1 s) with room to spare. */
+#define ZJ_CONFIG_DEFAULT_TCP_MSG_TIMEOUT_MS 2000
+/* Per worker, per client address: enough for a resolver farm behind one NAT address, far below
+ * tcp-max-conns so one address cannot take a worker's whole table. */
+#define ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS_PER_IP 64
+/* Pipelined queries per connection whose answers are not yet written (RFC 7766 §6.2.1.1 allows
+ * pipelining); 16 keeps a resolver's pipeline full while a non-reading client can make the
+ * worker hold at most 16 answers (and its fixed 128 KiB write buffer) for it. */
+#define ZJ_CONFIG_DEFAULT_TCP_MAX_INFLIGHT 16
+#define ZJ_CONFIG_MAX_TCP_INFLIGHT 1024 /* the write buffer holds two 64 KiB answers anyway */
 
 typedef struct zj_config {
     zj_addr_t *listens; /* n_listens >= 1 after a successful parse */
@@ -62,11 +84,18 @@ typedef struct zj_config {
     uint16_t edns_payload;
     uint8_t *nsid; /* NULL: no NSID */
     uint16_t nsid_len;
-    char *identity;       /* NULL: CH id.server queries are refused */
-    char *version_string; /* NULL: CH version.bind queries are refused */
-    uint32_t tcp_idle_ms;
-    uint32_t tcp_max_conns;
-    bool is_default_zones; /* zones came from the bundled default, not from the user */
+    char *identity;                /* NULL: CH id.server queries are refused */
+    char *version_string;          /* NULL: CH version.bind queries are refused */
+    uint32_t tcp_idle_ms;          /* close a connection with no traffic for this long */
+    uint32_t tcp_max_conns;        /* per worker; at the cap the least recently active goes */
+    uint32_t tcp_max_conns_per_ip; /* per worker and client address; over it: closed at once */
+    uint32_t tcp_msg_timeout_ms;   /* first byte of a message (length prefix) to its last */
+    uint32_t tcp_max_inflight;     /* per connection: queries taken but not fully answered */
+    zj_rrl_cfg_t rrl;              /* response rate limiting: rate (0 = off), slip, window_s,
+                                    * ipv4_prefix, ipv6_prefix; checked with zj_rrl_cfg_check */
+    bool is_watch;                 /* --watch: inotify on the image files' directories */
+    bool is_bench_echo;            /* --bench-echo: answer each query with itself (QR set) */
+    bool is_default_zones;         /* zones came from the bundled default, not from the user */
 } zj_config_t;
 
 /** What zj_config_parse found besides a configuration. */

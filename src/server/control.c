@@ -20,12 +20,16 @@
 
 #include "zonejet/compiler.h"
 #include "zonejet/err.h"
+#include "server/reload.h"
 #include "server/server.h"
 #include "util/log.h"
 #include "zone/swap.h"
 
-/* Longest command line we read. */
-#define CONTROL_CMD_CAP 256
+/* Longest request we read: a command and its arguments (paths of up to PATH_MAX bytes each),
+ * so that one `reload` can name a few dozen images. */
+#define CONTROL_CMD_CAP ((size_t)64 * 1024)
+/* Most arguments one request may carry. */
+#define CONTROL_MAX_ARGS 256
 /* Reply buffer: the image set description is a line per zone; 1 MiB holds ~10k zones, beyond
  * which the reply is cut (and says so). */
 #define CONTROL_REPLY_CAP ((size_t)1024 * 1024)
@@ -164,6 +168,8 @@ static const io_field_t io_fields[] = {
     {"tcp_idle_closed", offsetof(zj_io_stats_t, tcp_idle_closed)},
     {"tcp_evicted", offsetof(zj_io_stats_t, tcp_evicted)},
     {"tcp_rejected", offsetof(zj_io_stats_t, tcp_rejected)},
+    {"tcp_ip_limited", offsetof(zj_io_stats_t, tcp_ip_limited)},
+    {"tcp_msg_timeouts", offsetof(zj_io_stats_t, tcp_msg_timeouts)},
     {"tcp_queries", offsetof(zj_io_stats_t, tcp_queries)},
 };
 
@@ -204,10 +210,15 @@ static void reply_status(const zj_control_view_t *v, reply_t *r)
     put(r, "zonejetd %s up %llu.%03llus io %s workers %zu\n", ZJ_VERSION_STRING,
         (unsigned long long)(up_ms / 1000), (unsigned long long)(up_ms % 1000), v->io_name,
         v->n_workers);
+    if (v->reload != NULL) {
+        put(r, "reloads ok %llu failed %llu last %llu ms: %s\n",
+            (unsigned long long)v->reload->n_ok, (unsigned long long)v->reload->n_failed,
+            (unsigned long long)v->reload->last_ms,
+            v->reload->last[0] != '\0' ? v->reload->last : "none");
+    }
     const zj_imgset_t *set = zj_swap_current();
     if (set != NULL && r->len + 1 < r->cap) {
-        r->len += zj_imgset_describe(set, r->p + r->len, r->cap - r->len - 1);
-        r->p[r->len] = '\0';
+        r->len += zj_imgset_describe(set, r->p + r->len, r->cap - r->len);
         if (r->len > 0 && r->p[r->len - 1] != '\n') {
             put(r, "\n");
         }
@@ -224,47 +235,124 @@ static void reply_status(const zj_control_view_t *v, reply_t *r)
     }
 }
 
-size_t zj_control_reply(const zj_control_view_t *view, const char *cmd, char *out, size_t cap)
+/* reload / add / remove: run the change, copy its reply. */
+static void reply_change(const zj_control_view_t *v, reply_t *r, zj_reload_op_t op,
+                         const char *const *args, size_t n_args)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (v->reload == NULL) {
+        put(r, "error: reload is not available\n");
+        return;
+    }
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL) {
+        put(r, "error: out of memory\n");
+        return;
+    }
+    (void)zj_reload_apply(v->reload, op, args, n_args, out);
+    fclose(out);
+    put(r, "%s", text != NULL ? text : "error: out of memory\n");
+    free(text);
+}
+
+/* Split a request into its command (first line) and arguments (following non-empty lines,
+ * up to the first empty line). Modifies req in place. */
+static size_t split_request(char *req, const char **cmd, const char **args, size_t cap)
+{
+    size_t n = 0;
+    char *save = NULL;
+    *cmd = "";
+    char *line = strtok_r(req, "\n", &save);
+    if (line == NULL) {
+        return 0;
+    }
+    line[strcspn(line, "\r")] = '\0';
+    *cmd = line;
+    /* strtok_r skips empty lines, so find the blank-line terminator by hand first. */
+    if (save != NULL && save[0] == '\n') {
+        return 0; /* an empty line right after the command: no arguments */
+    }
+    char *end = strstr(save != NULL ? save : "", "\n\n");
+    if (end != NULL) {
+        *end = '\0';
+    }
+    while (n < cap && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+        line[strcspn(line, "\r")] = '\0';
+        if (line[0] != '\0') {
+            args[n++] = line;
+        }
+    }
+    return n;
+}
+
+size_t zj_control_reply(const zj_control_view_t *view, char *request, char *out, size_t cap)
 {
     reply_t r = {.p = out, .len = 0, .cap = cap};
+    const char *args[CONTROL_MAX_ARGS];
+    const char *cmd = NULL;
     if (cap == 0) {
         return 0;
     }
     out[0] = '\0';
-    if (strcmp(cmd, "status") == 0) {
+    size_t n = split_request(request, &cmd, args, CONTROL_MAX_ARGS);
+    if (strcmp(cmd, "status") == 0 && n == 0) {
         reply_status(view, &r);
-    } else if (strcmp(cmd, "stats") == 0) {
+    } else if (strcmp(cmd, "stats") == 0 && n == 0) {
         reply_stats(view, &r);
     } else if (strcmp(cmd, "reload") == 0) {
-        put(&r, "error: reload is not implemented yet\n");
+        reply_change(view, &r, n == 0 ? ZJ_RELOAD_ALL : ZJ_RELOAD_PATHS, args, n);
+    } else if (strcmp(cmd, "add") == 0 && n > 0) {
+        reply_change(view, &r, ZJ_RELOAD_ADD, args, n);
+    } else if (strcmp(cmd, "remove") == 0 && n > 0) {
+        reply_change(view, &r, ZJ_RELOAD_REMOVE, args, n);
     } else {
-        put(&r, "error: unknown command '%.64s' (try status, stats)\n", cmd);
+        put(&r,
+            "error: bad request '%.64s' (try status, stats, reload [PATH...], add PATH..., "
+            "remove PATH|ZONE...)\n",
+            cmd);
     }
     return r.len;
 }
 
-/* Read one command line from a client (bounded by CONTROL_CMD_CAP and the receive timeout). */
-static int read_command(int fd, char *cmd, size_t cap)
+/* A request is complete at EOF, at an empty line, or after its first line for commands that
+ * take no arguments (so a plain "status\n" needs no shutdown from the client). */
+static bool is_request_complete(const char *req, size_t len)
+{
+    const char *nl = memchr(req, '\n', len);
+    if (nl == NULL) {
+        return false;
+    }
+    size_t first = (size_t)(nl - req);
+    if ((first == 6 && memcmp(req, "status", 6) == 0) ||
+        (first == 5 && memcmp(req, "stats", 5) == 0)) {
+        return true;
+    }
+    return len >= 2 && memmem(req, len, "\n\n", 2) != NULL;
+}
+
+/* Read one request (bounded by CONTROL_CMD_CAP and the receive timeout). A timeout after at
+ * least one whole line ends the request; before that it drops the client. */
+static int read_request(int fd, char *req, size_t cap)
 {
     size_t len = 0;
     while (len + 1 < cap) {
-        ssize_t n = recv(fd, cmd + len, cap - 1 - len, 0);
+        ssize_t n = recv(fd, req + len, cap - 1 - len, 0);
         if (n < 0 && errno == EINTR) {
             continue;
         }
-        if (n < 0) {
+        if (n < 0 && memchr(req, '\n', len) == NULL) {
             return -errno;
         }
-        if (n == 0) {
+        if (n <= 0) {
             break;
         }
         len += (size_t)n;
-        if (memchr(cmd, '\n', len) != NULL) {
+        if (is_request_complete(req, len)) {
             break;
         }
     }
-    cmd[len] = '\0';
-    cmd[strcspn(cmd, "\r\n")] = '\0';
+    req[len] = '\0';
     return ZJ_OK;
 }
 
@@ -283,29 +371,43 @@ static void write_all(int fd, const char *p, size_t len)
     }
 }
 
+/* Owner-only: the socket file is 0600, and the peer's uid is checked as well (root may too). */
+static bool is_peer_allowed(int cfd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        return false;
+    }
+    return cred.uid == geteuid() || cred.uid == 0;
+}
+
 void zj_control_serve(int fd, const zj_control_view_t *view)
 {
-    char cmd[CONTROL_CMD_CAP];
+    char *req = NULL;
     char *reply = NULL;
 
     int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
     if (cfd < 0) {
         return;
     }
+    if (!is_peer_allowed(cfd)) {
+        zj_log_warn("control socket: client of another user refused");
+        goto out;
+    }
     struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_MS / 1000,
                          .tv_usec = (suseconds_t)(CONTROL_TIMEOUT_MS % 1000) * 1000};
     (void)setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     (void)setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (read_command(cfd, cmd, sizeof(cmd)) != ZJ_OK) {
-        goto out;
-    }
+    req = malloc(CONTROL_CMD_CAP);
     reply = malloc(CONTROL_REPLY_CAP);
-    if (reply == NULL) {
+    if (req == NULL || reply == NULL || read_request(cfd, req, CONTROL_CMD_CAP) != ZJ_OK) {
         goto out;
     }
-    size_t len = zj_control_reply(view, cmd, reply, CONTROL_REPLY_CAP);
+    size_t len = zj_control_reply(view, req, reply, CONTROL_REPLY_CAP);
     write_all(cfd, reply, len);
 out:
+    free(req);
     free(reply);
     close(cfd);
 }

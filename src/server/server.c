@@ -13,10 +13,12 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -26,10 +28,12 @@
 
 #include "zonejet/err.h"
 #include "dns/answer.h"
+#include "dns/rrl.h"
 #include "net/io.h"
 #include "net/sock.h"
 #include "net/worker.h"
 #include "server/control.h"
+#include "server/reload.h"
 #include "util/log.h"
 #include "zone/imgset.h"
 #include "zone/swap.h"
@@ -55,6 +59,8 @@ typedef struct server {
     int control_fd;
     _Atomic bool stop;
     zj_answer_cfg_t acfg;
+    zj_rrl_t *rrl; /* NULL: response rate limiting off */
+    zj_reload_t reload;
 } server_t;
 
 static void fds_init(int *fds, size_t n)
@@ -100,16 +106,62 @@ static int plan_workers(server_t *s)
     return ZJ_OK;
 }
 
+/* Absolute copies of paths: a zonejet-ctl request names sources by absolute path. */
+static char **abs_paths(char *const *paths, size_t n)
+{
+    char **out = calloc(n > 0 ? n : 1, sizeof(*out));
+    char buf[PATH_MAX];
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        out[i] = strdup(zj_imgset_abspath(paths[i], buf, sizeof(buf)) == ZJ_OK ? buf : paths[i]);
+    }
+    return out;
+}
+
+static void free_paths(char **paths, size_t n)
+{
+    for (size_t i = 0; paths != NULL && i < n; i++) {
+        free(paths[i]);
+    }
+    free(paths);
+}
+
+/* Log each line of a diagnostics text. */
+static void log_lines(zj_log_level_t level, char *text)
+{
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        zj_log(level, "%s", line);
+    }
+}
+
 static int open_set(server_t *s)
 {
     const zj_config_t *cfg = s->cfg;
-    zj_imgset_spec_t spec = {
-        .images = (const char *const *)cfg->images,
-        .n_images = cfg->n_images,
-        .zone_paths = (const char *const *)cfg->zones,
-        .n_zone_paths = cfg->n_zones,
-    };
-    int rc = zj_imgset_open(&spec, &s->set);
+    char *diag_text = NULL;
+    size_t diag_len = 0;
+    char **images = abs_paths(cfg->images, cfg->n_images);
+    char **zones = abs_paths(cfg->zones, cfg->n_zones);
+    FILE *diag = open_memstream(&diag_text, &diag_len);
+    int rc = images == NULL || zones == NULL || diag == NULL ? ZJ_ENOMEM : ZJ_OK;
+    if (rc == ZJ_OK) {
+        zj_imgset_spec_t spec = {
+            .images = (const char *const *)images,
+            .n_images = cfg->n_images,
+            .zone_paths = (const char *const *)zones,
+            .n_zone_paths = cfg->n_zones,
+        };
+        rc = zj_imgset_open(&spec, diag, &s->set);
+    }
+    if (diag != NULL) {
+        fclose(diag);
+    }
+    if (diag_text != NULL) {
+        log_lines(rc == ZJ_OK ? ZJ_LOG_WARN : ZJ_LOG_ERR, diag_text);
+    }
+    free(diag_text);
+    free_paths(images, cfg->n_images);
+    free_paths(zones, cfg->n_zones);
     if (rc != ZJ_OK) {
         zj_log_err("cannot load zones: %s", zj_strerror(rc));
         return rc;
@@ -220,10 +272,22 @@ static void close_sockets(server_t *s)
     }
 }
 
-static void answer_cfg(server_t *s)
+static int answer_cfg(server_t *s)
 {
     const zj_config_t *cfg = s->cfg;
     zj_answer_cfg_default(&s->acfg);
+    if (cfg->rrl.rate > 0) {
+        /* The config was checked at parse time, so NULL here means out of memory. */
+        s->rrl = zj_rrl_new(&cfg->rrl);
+        if (s->rrl == NULL) {
+            zj_log_err("response rate limiting: cannot allocate its table");
+            return ZJ_ENOMEM;
+        }
+        zj_log_info("response rate limiting: %u/s per bucket, slip %u, window %u s, /%u and /%u",
+                    cfg->rrl.rate, cfg->rrl.slip, cfg->rrl.window_s, cfg->rrl.ipv4_prefix,
+                    cfg->rrl.ipv6_prefix);
+    }
+    s->acfg.rrl = s->rrl;
     s->acfg.edns_payload = cfg->edns_payload;
     s->acfg.nsid = cfg->nsid;
     s->acfg.nsid_len = cfg->nsid_len;
@@ -233,6 +297,7 @@ static void answer_cfg(server_t *s)
     if (cfg->version_string != NULL) {
         s->acfg.version = cfg->version_string;
     }
+    return ZJ_OK;
 }
 
 static uint64_t base_seed(void)
@@ -258,8 +323,12 @@ static int start_workers(server_t *s)
         w->n_socks = s->n_addrs;
         w->stop_fd = s->stop_fd;
         w->stop = &s->stop;
-        w->tcp_max_conns = s->cfg->tcp_max_conns;
-        w->tcp_idle_ms = s->cfg->tcp_idle_ms;
+        w->tcp_limits.max_conns = s->cfg->tcp_max_conns;
+        w->tcp_limits.max_conns_per_ip = s->cfg->tcp_max_conns_per_ip;
+        w->tcp_limits.idle_ms = s->cfg->tcp_idle_ms;
+        w->tcp_limits.msg_timeout_ms = s->cfg->tcp_msg_timeout_ms;
+        w->tcp_limits.max_inflight = s->cfg->tcp_max_inflight;
+        w->is_bench_echo = s->cfg->is_bench_echo;
         /* Distinct, reproducible-from-one-value seeds: golden-ratio steps apart. */
         int rc = zj_worker_start(w, &s->acfg, seed + i * 0x9e3779b97f4a7c15ull);
         if (rc != ZJ_OK) {
@@ -307,6 +376,21 @@ static int setup_signals(server_t *s)
     return s->sig_fd < 0 ? -errno : ZJ_OK;
 }
 
+/* SIGHUP: re-read every changed source; the outcome is logged (the reply text is dropped). */
+static void reload_on_signal(server_t *s)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL) {
+        zj_log_err("SIGHUP: out of memory; nothing reloaded");
+        return;
+    }
+    (void)zj_reload_apply(&s->reload, ZJ_RELOAD_ALL, NULL, 0, out);
+    fclose(out);
+    free(text);
+}
+
 /* Serve signals and control clients until told to stop. */
 static void serve(server_t *s, uint64_t start_ms)
 {
@@ -316,12 +400,15 @@ static void serve(server_t *s, uint64_t start_ms)
         .io_name = s->io->name,
         .start_ms = start_ms,
     };
-    struct pollfd pfd[2] = {
+    view.reload = &s->reload;
+    /* A negative fd is ignored by poll: no control socket, or no --watch. */
+    struct pollfd pfd[3] = {
         {.fd = s->sig_fd, .events = POLLIN},
         {.fd = s->control_fd, .events = POLLIN},
+        {.fd = zj_reload_watch_fd(&s->reload), .events = POLLIN},
     };
     for (;;) {
-        int n = poll(pfd, s->control_fd >= 0 ? 2 : 1, -1);
+        int n = poll(pfd, 3, -1);
         if (n < 0 && errno != EINTR) {
             zj_log_err("poll: %s", strerror(errno));
             return;
@@ -330,7 +417,8 @@ static void serve(server_t *s, uint64_t start_ms)
             struct signalfd_siginfo si;
             while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                    zj_log_info("SIGHUP: reload is not implemented yet; still serving");
+                    zj_log_info("SIGHUP: re-reading changed sources");
+                    reload_on_signal(s);
                     continue;
                 }
                 zj_log_info("stopping (%s)", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -339,6 +427,9 @@ static void serve(server_t *s, uint64_t start_ms)
         }
         if (s->control_fd >= 0 && (pfd[1].revents & POLLIN) != 0) {
             zj_control_serve(s->control_fd, &view);
+        }
+        if ((pfd[2].revents & POLLIN) != 0) {
+            zj_reload_watch_handle(&s->reload);
         }
     }
 }
@@ -388,7 +479,10 @@ int zj_server_run(const zj_config_t *cfg)
         zj_log_err("eventfd: %s", strerror(errno));
         goto out;
     }
-    answer_cfg(&s);
+    rc = answer_cfg(&s);
+    if (rc != ZJ_OK) {
+        goto out;
+    }
     rc = start_workers(&s);
     if (rc != ZJ_OK) {
         goto out;
@@ -401,6 +495,16 @@ int zj_server_run(const zj_config_t *cfg)
         }
         zj_log_info("control socket %s", cfg->control_path);
     }
+    if (cfg->is_watch) {
+        rc = zj_reload_watch_start(&s.reload);
+        if (rc != ZJ_OK) {
+            goto out;
+        }
+    }
+    if (cfg->is_bench_echo) {
+        zj_log_warn("--bench-echo: answering every query with itself (benchmark floor only)");
+    }
+
     for (size_t a = 0; a < s.n_addrs; a++) {
         zj_addr_format(&s.addrs[a], text, sizeof(text));
         zj_log_info("listening on %s (udp, tcp) with %u workers", text, s.n_workers);
@@ -414,6 +518,9 @@ out:
         s.set = (zj_imgset_t *)zj_swap_fini();
     }
     zj_imgset_close(s.set);
+    zj_reload_fini(&s.reload);
+    zj_rrl_free(s.rrl);
+
     if (s.stop_fd >= 0) {
         close(s.stop_fd);
     }

@@ -43,22 +43,39 @@ uint64_t zj_image_hash(uint64_t seed, uint32_t zone, const uint8_t *lname, size_
     return XXH3_64bits_withSeed(lname, len, seed ^ ((uint64_t)zone * 0x9E3779B97F4A7C15ull));
 }
 
+/* Lower-case 8 ASCII bytes at once (SWAR): a byte gets 0x20 added when it lies in 'A'..'Z'.
+ * Length bytes are below 64 and so never change. */
+static inline uint64_t lower8(uint64_t x)
+{
+    const uint64_t ones7 = 0x7F7F7F7F7F7F7F7Full;
+    uint64_t h = x & ones7;
+    uint64_t ge_a = h + 0x3F3F3F3F3F3F3F3Full; /* high bit set where byte >= 'A' */
+    uint64_t gt_z = h + 0x2525252525252525ull; /* high bit set where byte > 'Z' */
+    uint64_t upper = (ge_a ^ gt_z) & ~x & 0x8080808080808080ull;
+    return x | (upper >> 2);
+}
+
 void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
 {
     q->len = (uint8_t)len;
-    /* Fold every byte: length bytes are below 64 and so never letters; a flat loop is cheaper
-     * than a label walk and the compiler vectorises it. */
-    for (size_t i = 0; i < len; i++) {
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, wire_name + i, 8);
+        x = lower8(x);
+        memcpy(q->name + i, &x, 8);
+    }
+    for (; i < len; i++) {
         uint8_t c = wire_name[i];
-        q->name[i] = (uint8_t)(c + (uint8_t)((uint8_t)(c - 'A') < 26u ? 32u : 0u));
+        q->name[i] = (uint8_t)(c + ((uint8_t)(c - 'A') < 26u ? 32u : 0u));
     }
-    uint8_t i = 0;
+    uint8_t o = 0;
     uint8_t n = 0;
-    while (q->name[i] != 0) {
-        q->off[n++] = i;
-        i = (uint8_t)(i + q->name[i] + 1);
+    while (q->name[o] != 0) {
+        q->off[n++] = o;
+        o = (uint8_t)(o + q->name[o] + 1);
     }
-    q->off[n] = i; /* the root label */
+    q->off[n] = o; /* the root label */
     q->labels = n;
 }
 
@@ -239,6 +256,13 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
             }
         }
     }
+    img->min_apex_labels = ZJ_DNS_MAX_LABELS;
+    img->max_apex_labels = 0;
+    for (uint32_t i = 0; i < img->n_zones; i++) {
+        uint8_t l = img->nodes[img->zones[i].apex_node].labels;
+        img->min_apex_labels = l < img->min_apex_labels ? l : img->min_apex_labels;
+        img->max_apex_labels = l > img->max_apex_labels ? l : img->max_apex_labels;
+    }
     /* Index: every slot names a node, and at least one slot is empty so probes terminate. */
     uint32_t empty = 0;
     for (uint32_t i = 0; i < n_slots; i++) {
@@ -391,7 +415,12 @@ uint32_t zj_image_find_node(const zj_image_t *img, uint32_t zone, const uint8_t 
 uint32_t zj_image_find_zone(const zj_image_t *img, const zj_qname_t *q, bool below_apex,
                             int *labels)
 {
-    for (int k = below_apex ? 1 : 0; k <= q->labels; k++) {
+    /* no apex has more labels than max_apex_labels, nor fewer than min_apex_labels */
+    int k = below_apex ? 1 : 0;
+    if (q->labels - k > img->max_apex_labels) {
+        k = q->labels - img->max_apex_labels;
+    }
+    for (; k <= q->labels - img->min_apex_labels; k++) {
         const uint8_t *s = q->name + q->off[k];
         size_t len = (size_t)(q->len - q->off[k]);
         uint32_t z = probe(img, zj_image_hash(img->seed, ZJ_IMG_NONE, s, len), ZJ_IMG_NONE, s, len);
