@@ -10,15 +10,17 @@
 # Reported per server:
 #   - steady RSS and PSS of the server (from /proc/PID/smaps_rollup);
 #   - swap of a small zone (SMALL_SWAPS times) and of the big zone (BIG_SWAPS times): time from
-#     starting the reload command to the first answer carrying the changed record (a UDP poll
-#     loop on one record), peak RSS/PSS while swapping (smaps_rollup sampled in a tight loop by
-#     a separate process), and RSS/PSS 1 s after;
+#     starting the reload command (zonejet-ctl / knotc: process start-up included, and shown
+#     apart) to the first answer carrying the changed record (a UDP poll loop on one record);
+#     for zonejetd every other swap instead writes the same request straight to the control
+#     socket, which times the server alone; peak RSS/PSS while swapping (smaps_rollup sampled
+#     in a tight loop by a separate process), and RSS/PSS 1 s after;
 #   - queries lost by dnsperf (fixed rate RATE q/s) during SWAPS reloads (every 4th of the big
 #     zone, the others of s0), and in a baseline run of the same length without reloads.
 # For zonejetd the reload reply's own split (open+validate, publish+quiesce) is shown too.
 #
 # usage: bench/swap.sh [BUILD_DIR] [RECORDS] [SWAPS]
-#   env: RATE (default 50000), SMALL_SWAPS (10), BIG_SWAPS (3), SERVERS (zonejet,knot)
+#   env: RATE (default 20000), SMALL_SWAPS (10), BIG_SWAPS (3), SERVERS (zonejet,knot)
 # Needs: dnsperf, knotd/knotc (Debian knot), python3-dnspython, taskset, 2+ CPUs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 import os, re, signal, socket, statistics, struct, subprocess, sys, time
 
 build, tmp, records, swaps, here = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-RATE = int(os.environ.get("RATE", "50000"))
+RATE = int(os.environ.get("RATE", "20000"))
 SMALL_SWAPS = int(os.environ.get("SMALL_SWAPS", "10"))
 BIG_SWAPS = int(os.environ.get("BIG_SWAPS", "3"))
 SERVERS = os.environ.get("SERVERS", "zonejet,knot").split(",")
@@ -114,7 +116,8 @@ def small_addr(k):
 # ---- measuring ------------------------------------------------------------------------------
 
 SAMPLER = r'''
-import re, signal, sys
+import os, re, signal, sys
+os.nice(19)  # yield to the reload command and the poller on a 2-CPU machine
 pid = int(sys.argv[1]); stop = False
 def h(*a):
     global stop; stop = True
@@ -154,21 +157,64 @@ class Sampler:
         return int(out[0]) / 1024.0, int(out[1]) / 1024.0, int(out[2])
 
 
-def query_wire(name, qid=0x4242):
+def query_wire(name, qtype=1, qid=0x4242):
     q = struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0)
     for label in name.rstrip(".").split("."):
         q += bytes([len(label)]) + label.encode()
-    return q + b"\x00" + struct.pack("!HH", 1, 1)
+    return q + b"\x00" + struct.pack("!HH", qtype, 1)
 
 
-def first_new_answer(port, name, want, start_cmd, timeout=120.0):
-    """Run start_cmd (a Popen argv) and poll name/A over UDP until an answer holds `want`.
-    Returns (seconds from the command's start to that answer, the command's stdout)."""
+class Command:
+    """A reload started as a process (zonejet-ctl, knotc)."""
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def finish(self):
+        out = self.p.communicate()[0]
+        if self.p.returncode != 0:
+            raise RuntimeError(f"{' '.join(self.argv)}: exit {self.p.returncode}: {out}")
+        return out
+
+
+class ControlRequest:
+    """The same reload request zonejet-ctl sends, written straight to the control socket (no
+    process start-up in the measured time)."""
+
+    def __init__(self, sock_path, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(sock_path)
+        self.s.sendall(f"reload\n{path}\n\n".encode())
+        self.s.shutdown(socket.SHUT_WR)
+
+    def finish(self):
+        out = b""
+        while True:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        self.s.close()
+        text = out.decode()
+        if not text.startswith("ok"):
+            raise RuntimeError(f"reload failed: {text}")
+        return text
+
+
+# Pause between two polls: keeps the poller from starving the reload on a 2-CPU machine while
+# bounding the measurement's resolution.
+POLL_GAP_S = 0.0002
+
+
+def first_new_answer(port, name, want, start, timeout=120.0):
+    """Start the reload (start() returns a Command or ControlRequest) and poll name/A over UDP
+    until an answer holds `want`. Returns (seconds from the start to that answer, the reply)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1.0)
     q = query_wire(name)
     t0 = time.monotonic()
-    p = subprocess.Popen(start_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    req = start()
     found = None
     while time.monotonic() - t0 < timeout:
         s.sendto(q, ("127.0.0.1", port))
@@ -179,10 +225,9 @@ def first_new_answer(port, name, want, start_cmd, timeout=120.0):
         if want in data[12:]:
             found = time.monotonic() - t0
             break
-    out = p.communicate()[0]
+        time.sleep(POLL_GAP_S)
+    out = req.finish()
     s.close()
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(start_cmd)}: exit {p.returncode}: {out}")
     if found is None:
         raise RuntimeError(f"{name}: new data not served within {timeout} s")
     return found, out
@@ -190,15 +235,34 @@ def first_new_answer(port, name, want, start_cmd, timeout=120.0):
 
 def dnsperf(port, qfile, seconds):
     argv = ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile,
-            "-l", str(seconds), "-c", "1", "-T", "1", "-q", "500", "-t", "2", "-Q", str(RATE)]
+            "-l", str(seconds), "-c", "1", "-T", "1", "-q", "500", "-t", "2", "-Q", str(RATE),
+            "-b", "4096"]  # 4 MiB socket buffers: a client that loses answers measures itself
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def dnsperf_result(p):
+def udp_errors():
+    """System-wide UDP receive-buffer overflows (/proc/net/snmp RcvbufErrors)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def server_udp(srv):
+    """zonejetd's own (udp_rx, udp_tx) counters, or None for other servers."""
+    if not hasattr(srv, "sock"):
+        return None
+    out = subprocess.run([CTL, "--control", srv.sock, "stats"], capture_output=True, text=True).stdout
+    get = lambda k: int(re.search(rf"^{k} (\d+)", out, re.M).group(1))
+    return get("udp_rx"), get("udp_tx")
+
+
+def dnsperf_result(p, errs_before, srv, udp_before):
     out = p.communicate()[0]
     sent = int(re.search(r"Queries sent:\s+(\d+)", out).group(1))
     lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
-    return sent, lost
+    udp = server_udp(srv)
+    seen = (udp[0] - udp_before[0], udp[1] - udp_before[1]) if udp else None
+    return sent, lost, udp_errors() - errs_before, seen
 
 
 qfile = os.path.join(tmp, "queries")
@@ -215,7 +279,7 @@ with open(qfile, "w") as f:
 
 def wait_ready(port, proc, name, timeout=300):
     t0 = time.monotonic()
-    q = query_wire(name)
+    q = query_wire(name, qtype=6)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.2)
     while time.monotonic() - t0 < timeout:
@@ -273,9 +337,13 @@ class Zonejet:
     def reload_cmd(self, zone):
         return [CTL, "--control", self.sock, "reload", self.links[zone]]
 
+    def reload_direct(self, zone):
+        return ControlRequest(self.sock, self.links[zone])
+
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
 
 
 class Knot:
@@ -318,49 +386,58 @@ class Knot:
     def reload_cmd(self, zone):
         return ["knotc", "-c", self.conf, "zone-reload", zone]
 
+    reload_direct = None
+
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+
+
+def swaps_of(srv, zone, name, addr_of, ks, settle):
+    """Swap zone through versions ks; returns (ms via command, ms via control socket or [],
+    peak RSS, peak PSS, (RSS, PSS) 1 s after, [(open+validate, publish+quiesce)])."""
+    pid = srv.proc.pid
+    lat_cmd, lat_direct, peaks, split = [], [], [], []
+    for i, k in enumerate(ks):
+        srv.stage(zone, k)
+        direct = srv.reload_direct is not None and i % 2 == 1
+        start = (lambda: srv.reload_direct(zone)) if direct else (lambda: Command(srv.reload_cmd(zone)))
+        sm = Sampler(pid)
+        dt, out = first_new_answer(srv.port, name, addr_of(k), start)
+        time.sleep(settle)
+        peaks.append(sm.stop())
+        (lat_direct if direct else lat_cmd).append(dt * 1000)
+        m = re.search(r"open\+validate ([0-9.]+) ms, publish\+quiesce ([0-9.]+) ms", out)
+        if m:
+            split.append((float(m.group(1)), float(m.group(2))))
+        time.sleep(settle)
+    time.sleep(1.0)
+    return (lat_cmd, lat_direct, max(p[0] for p in peaks), max(p[1] for p in peaks), mem(pid), split)
 
 
 def run(cls):
     srv = cls()
+    try:
+        return run_on(srv)
+    finally:
+        srv.stop()
+
+
+def run_on(srv):
     pid = srv.proc.pid
     res = {"startup_s": srv.startup}
     time.sleep(1.0)
     res["steady"] = mem(pid)
-    # small zone swaps
-    lat, peaks, split = [], [], []
-    for k in range(2, SMALL_SWAPS + 2):
-        srv.stage(SMALL[0], k)
-        sm = Sampler(pid)
-        dt, out = first_new_answer(srv.port, f"www.{SMALL[0]}", small_addr(k), srv.reload_cmd(SMALL[0]))
-        time.sleep(0.05)
-        peaks.append(sm.stop())
-        lat.append(dt * 1000)
-        m = re.search(r"open\+validate ([0-9.]+) ms, publish\+quiesce ([0-9.]+) ms", out)
-        if m:
-            split.append((float(m.group(1)), float(m.group(2))))
-    time.sleep(1.0)
-    res["small"] = (lat, max(p[0] for p in peaks), max(p[1] for p in peaks), mem(pid), split)
-    # big zone swaps
-    lat, peaks, split = [], [], []
-    for k in range(2, BIG_SWAPS + 2):
-        srv.stage(BIG, k)
-        sm = Sampler(pid)
-        dt, out = first_new_answer(srv.port, f"ns1.{BIG}", big_addr(k), srv.reload_cmd(BIG))
-        time.sleep(0.2)
-        peaks.append(sm.stop())
-        lat.append(dt * 1000)
-        m = re.search(r"open\+validate ([0-9.]+) ms, publish\+quiesce ([0-9.]+) ms", out)
-        if m:
-            split.append((float(m.group(1)), float(m.group(2))))
-        time.sleep(1.0)
-    res["big"] = (lat, max(p[0] for p in peaks), max(p[1] for p in peaks), mem(pid), split)
+    res["small"] = swaps_of(srv, SMALL[0], f"www.{SMALL[0]}", small_addr,
+                            range(2, SMALL_SWAPS + 2), 0.05)
+    res["big"] = swaps_of(srv, BIG, f"ns1.{BIG}", big_addr, range(2, BIG_SWAPS + 2), 0.5)
     big_k = BIG_SWAPS + 1
     # loss under load: baseline, then SWAPS reloads spread over the run
     seconds = max(10, swaps // 2 + 4)
-    res["baseline"] = dnsperf_result(dnsperf(srv.port, qfile, seconds))
+    errs, udp = udp_errors(), server_udp(srv)
+    res["baseline"] = dnsperf_result(dnsperf(srv.port, qfile, seconds), errs, srv, udp)
+    errs, udp = udp_errors(), server_udp(srv)
     p = dnsperf(srv.port, qfile, seconds)
     time.sleep(1.0)
     small_k = SMALL_SWAPS + 1
@@ -378,14 +455,21 @@ def run(cls):
         subprocess.run(cmd, check=True, capture_output=True)
         next_t = t_start + (i + 1) * interval
         time.sleep(max(0.0, next_t - time.monotonic()))
-    res["swapload"] = dnsperf_result(p)
+    res["swapload"] = dnsperf_result(p, errs, srv, udp)
+    time.sleep(1.0)
     res["final"] = mem(pid)
-    srv.stop()
     return res
 
 
 def fmt_ms(v):
     return f"median {statistics.median(v):.2f} ms, max {max(v):.2f} ms (n={len(v)})"
+
+
+spawn = []
+for _ in range(5):
+    t = time.monotonic()
+    subprocess.run(["/bin/true"])
+    spawn.append((time.monotonic() - t) * 1000)
 
 
 results = {}
@@ -395,21 +479,30 @@ for name in SERVERS:
 
 print(f"zones: {BIG} with {records} records + {len(SMALL)} small zones (56 records each); "
       f"server on CPU 0, dnsperf on CPU 1 at {RATE} q/s")
+print(f"process start-up on this machine (/bin/true from Python): median "
+      f"{statistics.median(spawn):.2f} ms; it is inside every 'start -> first new answer' figure")
 for name, r in results.items():
     print(f"\n== {'zonejetd' if name == 'zonejet' else 'knotd'} ==")
     print(f"start-up to first answer  {r['startup_s']:.2f} s")
     print(f"steady                    RSS {r['steady'][0]:.1f} MiB, PSS {r['steady'][1]:.1f} MiB")
     for label, key in (("small-zone swap", "small"), ("big-zone swap", "big")):
-        lat, prss, ppss, after, split = r[key]
-        print(f"{label:<26}reload -> first new answer {fmt_ms(lat)}")
+        lat, lat_direct, prss, ppss, after, split = r[key]
+        tool = "zonejet-ctl" if name == "zonejet" else "knotc"
+        print(f"{label:<26}{tool} start -> first new answer: {fmt_ms(lat)}")
+        if lat_direct:
+            print(f"{'':<26}request on the control socket -> first new answer: {fmt_ms(lat_direct)}")
         if split:
             print(f"{'':<26}server: open+validate median {statistics.median(s[0] for s in split):.3f} ms, "
                   f"publish+quiesce median {statistics.median(s[1] for s in split):.3f} ms")
         print(f"{'':<26}peak RSS {prss:.1f} MiB ({prss / r['steady'][0]:.2f}x steady), "
               f"peak PSS {ppss:.1f} MiB ({ppss / r['steady'][1]:.2f}x)")
         print(f"{'':<26}1 s after: RSS {after[0]:.1f} MiB, PSS {after[1]:.1f} MiB")
-    print(f"dnsperf, no reloads       sent {r['baseline'][0]}, lost {r['baseline'][1]}")
-    print(f"dnsperf, {swaps} reloads       sent {r['swapload'][0]}, lost {r['swapload'][1]} "
-          f"(every 4th reload the big zone)")
+    b, w = r["baseline"], r["swapload"]
+    srv_b = f"; server received {b[3][0]}, answered {b[3][1]}" if b[3] else ""
+    srv_w = f"; server received {w[3][0]}, answered {w[3][1]}" if w[3] else ""
+    print(f"dnsperf, no reloads       sent {b[0]}, lost {b[1]} (UDP receive-buffer overflows, "
+          f"system-wide: {b[2]}{srv_b})")
+    print(f"dnsperf, {swaps} reloads{' ' * max(0, 6 - len(str(swaps)))}sent {w[0]}, lost {w[1]} "
+          f"(overflows {w[2]}{srv_w}; every 4th reload the big zone)")
     print(f"final                     RSS {r['final'][0]:.1f} MiB, PSS {r['final'][1]:.1f} MiB")
 PY

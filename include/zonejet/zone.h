@@ -34,7 +34,7 @@ typedef struct zj_image {
     uint32_t n_addl;
     int min_apex_labels; /* label counts of the shallowest and deepest zone apex: bounds the */
     int max_apex_labels; /* suffixes zj_image_find_zone has to try */
-    char path[256]; /* for status and logs; "" for images built in memory */
+    char path[256];      /* for status and logs; "" for images built in memory */
 } zj_image_t;
 
 /** A query name prepared once per query: lower-cased, with the offset of every label. */
@@ -94,6 +94,11 @@ typedef struct zj_lookup {
  *  zone's apex. Bounded: at most q->labels + 2 index probes. Hot-path safe. */
 void zj_zone_lookup(const zj_image_t *img, uint32_t zone, const zj_qname_t *q, uint16_t qtype,
                     zj_lookup_t *out);
+
+/** True if the RDATA of a type whose names the answer path reads (NS, CNAME, DNAME, PTR, MX,
+ *  SRV, SOA) has exactly its layout: whole names filling the RDATA as the type defines. Other
+ *  types are always accepted. The compiler and the image validator both apply it. */
+bool zj_rdata_layout_ok(uint16_t type, const uint8_t *rd, size_t rdlen);
 
 /** RRset of type at node, or ZJ_IMG_NONE. */
 uint32_t zj_node_find_rrset(const zj_image_t *img, uint32_t node, uint16_t type);

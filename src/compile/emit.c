@@ -109,7 +109,7 @@ static void *xrealloc(void *p, size_t n)
 
 static uint32_t buf_add(buf_t *b, const void *p, size_t n)
 {
-    if (b->len + n > b->cap) {
+    if (b->len + n > b->cap || b->p == NULL) {
         size_t c = b->cap ? b->cap : 65536;
         while (c < b->len + n) {
             c *= 2;
@@ -578,6 +578,12 @@ static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
         if (k > i && r[k].rdlen == r[k - 1].rdlen &&
             memcmp(rd, b->rdata.p + r[k - 1].rdata_off, r[k].rdlen) == 0) {
             continue; /* duplicate RR: dropped silently (RFC 2181 §5) */
+        }
+        if (!zj_rdata_layout_ok(r[k].type, rd, r[k].rdlen)) {
+            char tb[16];
+            diag(b, r[k].file, r[k].line, false, "malformed %s rdata",
+                 zj_rrtype_to_text(r[k].type, tb, sizeof(tb)));
+            continue;
         }
         if (r[k].ttl != ttl) {
             diag(b, r[k].file, r[k].line, true, "TTL %u differs from the RRset's TTL %u; using %u",

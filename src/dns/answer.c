@@ -36,6 +36,12 @@
 #define ADDL_MAX 32
 /* "keep the TTLs of the image" for put_rrset's ttl argument (TTLs are below 2^31, RFC 2181 §8) */
 #define TTL_KEEP 0xFFFFFFFFu
+/* Label comparisons one response may spend searching earlier names for compression. Ordinary
+ * answers use a few hundred (a referral with 13 NS names and glue: about 1,000); zone content
+ * with hundreds of deep names that differ only near the root could otherwise cost
+ * labels x entries x depth per name. Past the budget names are still compressed against the
+ * question, just not against the table. */
+#define COMP_WORK_MAX 8192
 
 typedef struct resp {
     uint8_t *buf;
@@ -46,6 +52,7 @@ typedef struct resp {
     const zj_qname_t *q; /* the question name (lower case), written at offset 12 */
     uint8_t n_comp;
     uint16_t comp_off[COMP_MAX]; /* offsets of uncompressed names inside buf */
+    uint32_t comp_work;          /* label comparisons left (COMP_WORK_MAX per response) */
     /* response class and key name for rate limiting (src/dns/rrl.h) */
     int rrl_cls;
     const uint8_t *rrl_key;
@@ -81,9 +88,10 @@ static inline uint8_t lower(uint8_t c)
 /* Does the name at response offset o (possibly ending in pointers) equal the uncompressed
  * lower-case name s? Offsets in the table are label starts this response wrote, so the walk
  * stays inside what was written; the hop bound guards against a bug, not against input. */
-static bool name_eq_resp(const resp_t *r, size_t o, const uint8_t *s)
+static bool name_eq_resp(resp_t *r, size_t o, const uint8_t *s)
 {
-    for (int hops = 0; hops < 16;) {
+    for (int hops = 0; hops < 16 && r->comp_work > 0;) {
+        r->comp_work--;
         uint8_t l = r->buf[o];
         if ((l & 0xC0) == 0xC0) {
             o = (size_t)(zj_be16(r->buf + o) & 0x3FFF);
@@ -118,9 +126,9 @@ static uint16_t qname_ptr(const resp_t *r, const uint8_t *s, size_t len)
     return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + q->len - len));
 }
 
-static uint16_t table_ptr(const resp_t *r, const uint8_t *s)
+static uint16_t table_ptr(resp_t *r, const uint8_t *s)
 {
-    for (uint8_t i = 0; i < r->n_comp; i++) {
+    for (uint8_t i = 0; i < r->n_comp && r->comp_work > 0; i++) {
         if (name_eq_resp(r, r->comp_off[i], s)) {
             return (uint16_t)(0xC000u | r->comp_off[i]);
         }
@@ -189,7 +197,7 @@ static bool rdata_compressible(uint16_t type)
 static bool write_rdata_compressed(resp_t *r, uint16_t type, const uint8_t *rd, size_t rdlen)
 {
     size_t fixed = type == ZJ_T_MX ? 2 : 0;
-    if (r->pos + fixed > r->limit) {
+    if (fixed > rdlen || r->pos + fixed > r->limit) {
         return false;
     }
     memcpy(r->buf + r->pos, rd, fixed);
@@ -489,6 +497,10 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
             answer_any(r, img, lk.node, q->name, q->len, is_tcp);
             return ZJ_RCODE_NOERROR;
         }
+        if (lk.rrset == ZJ_IMG_NONE && lk.kind != ZJ_LOOKUP_NODATA &&
+            lk.kind != ZJ_LOOKUP_NXDOMAIN) {
+            return ZJ_RCODE_SERVFAIL; /* unreachable with a validated image; never read past */
+        }
         switch (lk.kind) {
         case ZJ_LOOKUP_EXACT:
             if (lk.wildcard) {
@@ -543,10 +555,11 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
         }
         case ZJ_LOOKUP_DNAME: {
             const zj_img_node_d *dn = &img->nodes[lk.node];
-            if (chain_seen(visited, step, lk.node)) {
-                return ZJ_RCODE_NOERROR; /* a DNAME below its own owner: stop, do not repeat */
-            }
-            if (!put_section(r, &r->an, img, lk.rrset, img->names + dn->name_off, dn->name_len,
+            /* The same DNAME may apply again to a different name later in the chain (as Knot
+             * and NSD continue); its RR goes into the answer once. CHAIN_MAX and the 255-byte
+             * name limit bound a DNAME that points below itself. */
+            if (!chain_seen(visited, step, lk.node) &&
+                !put_section(r, &r->an, img, lk.rrset, img->names + dn->name_off, dn->name_len,
                              TTL_KEEP)) {
                 return ZJ_RCODE_NOERROR;
             }
@@ -796,6 +809,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     r.tc = false;
     r.q = &q;
     r.n_comp = 0;
+    r.comp_work = COMP_WORK_MAX;
     rrl_class(&r, ZJ_RRL_CLS_ERROR, NULL, 0);
     memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
 
@@ -827,6 +841,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     zj_put16(out + 10, r.ar);
     rs->stats.responses++;
     rs->stats.truncated += r.tc;
+    rs->stats.comp_work_exhausted += r.comp_work == 0;
     if (rcode < 6) {
         rs->stats.rcode[rcode]++;
     }

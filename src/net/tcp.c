@@ -1,9 +1,9 @@
 /* Connection table, framing and idle LRU for DNS over TCP (RFC 7766); see tcp.h.
  *
- * The table is a fixed slot array (max_conns + slack) with a free-id stack, so a connection's
- * index can travel in io_uring user_data or epoll data and be looked up without hashing. The
- * ready ring has one entry per slot and a connection is in it at most once (in_ready), so it
- * can never overflow. The LRU is a doubly linked list of open connections ordered by last
+ * The table is a fixed slot array (2 * max_conns + slack, tcp.h) with a free-id stack, so a
+ * connection's index can travel in io_uring user_data or epoll data and be looked up without
+ * hashing. The ready ring has one entry per slot and a connection is in it at most once (in_ready),
+ * so it can never overflow. The LRU is a doubly linked list of open connections ordered by last
  * activity: its head is both the next idle-timeout victim and the connection evicted when the
  * cap is reached (RFC 7766 §6.2.2: a server may close idle connections to make room).
  *
@@ -28,7 +28,7 @@ int zj_tcp_table_init(zj_tcp_table_t *t, const zj_tcp_limits_t *lim)
 {
     memset(t, 0, sizeof(*t));
     t->lim = *lim;
-    t->n_slots = lim->max_conns + ZJ_TCP_SLOT_SLACK;
+    t->n_slots = 2 * lim->max_conns + ZJ_TCP_SLOT_SLACK;
     uint32_t n_ips = 1;
     while (n_ips < 2 * t->n_slots) {
         n_ips <<= 1;

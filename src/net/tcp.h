@@ -28,8 +28,12 @@
 #define ZJ_TCP_MSG_MAX (2 + 65535)
 #define ZJ_TCP_RBUF_CAP ZJ_TCP_MSG_MAX
 #define ZJ_TCP_WBUF_CAP (2 * ZJ_TCP_MSG_MAX)
-/* Slots beyond max_conns for connections that are closing but still have kernel operations in
- * flight (io_uring only; they free their slot when the last completion arrives). */
+/* Slots for connections that are closing but still have kernel operations in flight (io_uring
+ * only; they free their slot when the last completion arrives, which with DEFER_TASKRUN is never
+ * inside the batch that closed them). A burst of accepts at the cap evicts one old connection
+ * per new one within one batch, so up to max_conns may be closing at once: the table holds
+ * 2 * max_conns + this many slots. Fewer made a burst reject the newest connections instead of
+ * evicting the oldest (test_hostile's 10k-connection case under ASan). */
 #define ZJ_TCP_SLOT_SLACK 64
 
 /** The limits above, fixed at start-up. */

@@ -19,6 +19,10 @@
  * ~1 µs each) while amortising one system call over many packets (gdnsd's MMSG_WIDTH). */
 #define ZJ_BATCH 64
 
+/* zj_answer_stats_t as words: it holds only uint64_t counters (checklist: keep it so). */
+#define ZJ_ANSWER_STAT_WORDS (sizeof(zj_answer_stats_t) / sizeof(uint64_t))
+ZJ_STATIC_ASSERT(sizeof(zj_answer_stats_t) % sizeof(uint64_t) == 0, "answer stats are words");
+
 /* Largest UDP response we build: the maximum configurable EDNS payload (config.h). */
 #define ZJ_UDP_TX_CAP 4096
 
@@ -85,6 +89,10 @@ struct zj_worker {
     int start_rc; /* init result, reported to the server */
 
     ZJ_ALIGNED_CL zj_io_stats_t stats; /* own cache line: read by the control thread */
+    /* resp.stats, copied with relaxed atomic stores after every batch: the responder bumps
+     * plain integers (the answer path stays free of atomics), and the control thread reads
+     * only this copy, so no plain word is ever read by another thread (C11 and TSan). */
+    ZJ_ALIGNED_CL _Atomic uint64_t answer_stats[ZJ_ANSWER_STAT_WORDS];
 };
 
 /** Start w's thread (w fully set up by the caller). Waits until the thread has initialised its
@@ -94,6 +102,10 @@ int zj_worker_start(zj_worker_t *w, const zj_answer_cfg_t *acfg, uint64_t seed);
 
 /** Join w's thread (after the stop flag and event are set). */
 void zj_worker_join(zj_worker_t *w);
+
+/** Read worker w's answer counters (the copy published after its last batch) into out.
+ *  Any thread. */
+void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out);
 
 /** Monotonic milliseconds. */
 uint64_t zj_now_ms(void);

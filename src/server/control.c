@@ -1,9 +1,10 @@
 /* Control socket: status and stats over a Unix socket (see control.h for the protocol).
  *
  * Counters are read without stopping anyone: each worker's io counters are relaxed atomics it
- * alone writes, and the responder counters are 64-bit words read with relaxed loads, so a reader
- * may see a batch half-counted but never a torn value. Summation happens here, on read, so the
- * hot path never touches a shared line (STYLE util/stats). */
+ * alone writes, and its responder counters are read from the copy it publishes after every
+ * batch (relaxed atomics too), so a reader may see a batch half-counted but never a torn value.
+ * Summation happens here, on read, so the hot path never touches a shared line (STYLE util/stats).
+ */
 #include "server/control.h"
 
 #include <errno.h>
@@ -122,29 +123,20 @@ static void put(reply_t *r, const char *fmt, ...)
     r->len += (size_t)n < r->cap - r->len ? (size_t)n : r->cap - r->len - 1;
 }
 
-static uint64_t load_u64(const uint64_t *p)
-{
-    return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-/* Sum of every worker's answer counters. */
+/* Sum of every worker's answer counters (each worker's published copy, worker.h). */
 static void sum_answer_stats(const zj_control_view_t *v, zj_answer_stats_t *sum)
 {
-    memset(sum, 0, sizeof(*sum));
+    uint64_t total[ZJ_ANSWER_STAT_WORDS] = {0};
     for (size_t i = 0; i < v->n_workers; i++) {
-        const zj_answer_stats_t *s = &v->workers[i].resp.stats;
-        sum->queries += load_u64(&s->queries);
-        sum->responses += load_u64(&s->responses);
-        sum->dropped += load_u64(&s->dropped);
-        for (size_t k = 0; k < ZJ_ARRAY_SIZE(s->rcode); k++) {
-            sum->rcode[k] += load_u64(&s->rcode[k]);
+        zj_answer_stats_t one;
+        uint64_t words[ZJ_ANSWER_STAT_WORDS];
+        zj_worker_answer_stats(&v->workers[i], &one);
+        memcpy(words, &one, sizeof(words));
+        for (size_t k = 0; k < ZJ_ANSWER_STAT_WORDS; k++) {
+            total[k] += words[k];
         }
-        sum->badvers += load_u64(&s->badvers);
-        sum->truncated += load_u64(&s->truncated);
-        sum->referrals += load_u64(&s->referrals);
-        sum->edns += load_u64(&s->edns);
-        sum->tcp += load_u64(&s->tcp);
     }
+    memcpy(sum, total, sizeof(total));
 }
 
 /* Names of rcodes 0..5 (RFC 1035 §4.1.1), for the rcode_* counters. */
@@ -195,6 +187,8 @@ static void reply_stats(const zj_control_view_t *v, reply_t *r)
     put(r, "referrals %llu\n", (unsigned long long)a.referrals);
     put(r, "edns %llu\n", (unsigned long long)a.edns);
     put(r, "tcp %llu\n", (unsigned long long)a.tcp);
+    put(r, "rrl_dropped %llu\n", (unsigned long long)a.rrl_dropped);
+    put(r, "rrl_slipped %llu\n", (unsigned long long)a.rrl_slipped);
     for (size_t f = 0; f < ZJ_ARRAY_SIZE(io_fields); f++) {
         uint64_t sum = 0;
         for (size_t i = 0; i < v->n_workers; i++) {
@@ -225,8 +219,9 @@ static void reply_status(const zj_control_view_t *v, reply_t *r)
     }
     for (size_t i = 0; i < v->n_workers; i++) {
         const zj_worker_t *w = &v->workers[i];
-        put(r, "worker %u cpu %d queries %llu", w->id, w->cpu,
-            (unsigned long long)load_u64(&w->resp.stats.queries));
+        zj_answer_stats_t a;
+        zj_worker_answer_stats(w, &a);
+        put(r, "worker %u cpu %d queries %llu", w->id, w->cpu, (unsigned long long)a.queries);
         for (size_t f = 0; f < ZJ_ARRAY_SIZE(io_fields); f++) {
             put(r, " %s %llu", io_fields[f].name,
                 (unsigned long long)io_get(&w->stats, &io_fields[f]));

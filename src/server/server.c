@@ -22,8 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "zonejet/err.h"
@@ -37,6 +39,13 @@
 #include "util/log.h"
 #include "zone/imgset.h"
 #include "zone/swap.h"
+
+/* Nice value of the server thread once the workers run: a reload opens, validates or compiles
+ * on this thread, and where it shares a CPU with a worker (a taskset smaller than workers + 1)
+ * the worker must win. At +10 the scheduler gives this thread about a tenth of a CPU that a
+ * busy worker also wants, and all of an idle one. Linux nice is per thread, and the workers
+ * were created before, so they keep nice 0. */
+#define CONTROL_NICE 10
 
 /* A kernel-chosen port (port 0) is learned from worker 0's UDP socket and reused for TCP and the
  * other workers; TCP may find that port taken, so try a few fresh ports. */
@@ -500,6 +509,9 @@ int zj_server_run(const zj_config_t *cfg)
         if (rc != ZJ_OK) {
             goto out;
         }
+    }
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CONTROL_NICE) != 0) {
+        zj_log_warn("cannot lower the server thread's priority: %s", strerror(errno));
     }
     if (cfg->is_bench_echo) {
         zj_log_warn("--bench-echo: answering every query with itself (benchmark floor only)");

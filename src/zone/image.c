@@ -90,6 +90,34 @@ static const zj_img_section_d *find_section(const zj_img_section_d *tab, uint32_
     return NULL;
 }
 
+bool zj_rdata_layout_ok(uint16_t type, const uint8_t *rd, size_t rdlen)
+{
+    switch (type) {
+    case ZJ_T_NS:
+    case ZJ_T_CNAME:
+    case ZJ_T_DNAME:
+    case ZJ_T_PTR: {
+        int n = zj_dname_len(rd, rdlen);
+        return n > 0 && (size_t)n == rdlen;
+    }
+    case ZJ_T_MX: {
+        int n = rdlen > 2 ? zj_dname_len(rd + 2, rdlen - 2) : -1;
+        return n > 0 && (size_t)n + 2 == rdlen;
+    }
+    case ZJ_T_SRV: {
+        int n = rdlen > 6 ? zj_dname_len(rd + 6, rdlen - 6) : -1;
+        return n > 0 && (size_t)n + 6 == rdlen;
+    }
+    case ZJ_T_SOA: {
+        int a = zj_dname_len(rd, rdlen);
+        int b = a < 0 ? a : zj_dname_len(rd + a, rdlen - (size_t)a);
+        return a > 0 && b > 0 && (size_t)a + (size_t)b + 20 == rdlen;
+    }
+    default:
+        return true;
+    }
+}
+
 static int check_rrset_wire(const zj_image_t *img, const zj_img_rrset_d *rs)
 {
     const uint8_t *p = img->wire + rs->wire_off;
@@ -106,19 +134,9 @@ static int check_rrset_wire(const zj_image_t *img, const zj_img_rrset_d *rs)
         if (i + 12 + rdlen > end) {
             return -1;
         }
-        /* The answer path reads the target name of these types: it must be a whole name. */
-        if (rs->type == ZJ_T_CNAME || rs->type == ZJ_T_DNAME || rs->type == ZJ_T_NS) {
-            int nl = zj_dname_len(p + i + 12, rdlen);
-            if (nl < 0 || (size_t)nl != rdlen) {
-                return -1;
-            }
-        }
-        if (rs->type == ZJ_T_SOA) {
-            int a = zj_dname_len(p + i + 12, rdlen);
-            int b = a < 0 ? a : zj_dname_len(p + i + 12 + a, rdlen - (size_t)a);
-            if (a < 0 || b < 0 || (size_t)(a + b + 20) != rdlen) {
-                return -1;
-            }
+        /* the answer path reads the names inside these RDATA: they must be whole */
+        if (!zj_rdata_layout_ok(rs->type, p + i + 12, rdlen)) {
+            return -1;
         }
         i += 12 + rdlen;
     }
@@ -223,6 +241,9 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         if (n->cut != ZJ_IMG_NONE && n->cut >= img->n_nodes) {
             return fail(err, errcap, ZJ_EIMAGE, "node %u: bad cut link", i);
         }
+        if ((n->flags & ZJ_NODE_OCCLUDED) && n->cut == ZJ_IMG_NONE) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: occluded without a cut", i);
+        }
     }
     for (uint32_t i = 0; i < img->n_rrsets; i++) {
         const zj_img_rrset_d *rs = &img->rrsets[i];
@@ -232,6 +253,23 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         }
         if (check_rrset_wire(img, rs) != 0) {
             return fail(err, errcap, ZJ_EIMAGE, "rrset %u: malformed wire data", i);
+        }
+    }
+    /* Flags the lookup acts on must name RRsets that exist: a CNAME, DNAME or delegation
+     * answer dereferences them. */
+    for (uint32_t i = 0; i < img->n_nodes; i++) {
+        const zj_img_node_d *n = &img->nodes[i];
+        bool has_ns = false;
+        bool has_cname = false;
+        bool has_dname = false;
+        for (uint32_t k = n->rrset_first; k < n->rrset_first + n->n_rrsets; k++) {
+            has_ns |= img->rrsets[k].type == ZJ_T_NS;
+            has_cname |= img->rrsets[k].type == ZJ_T_CNAME;
+            has_dname |= img->rrsets[k].type == ZJ_T_DNAME;
+        }
+        if (((n->flags & ZJ_NODE_DELEG) && !has_ns) || ((n->flags & ZJ_NODE_CNAME) && !has_cname) ||
+            ((n->flags & ZJ_NODE_DNAME) && !has_dname)) {
+            return fail(err, errcap, ZJ_EIMAGE, "node %u: flags without their RRsets", i);
         }
     }
     for (uint32_t i = 0; i < img->n_addl; i++) {
@@ -247,12 +285,13 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
             z->name_off != img->nodes[z->apex_node].name_off) {
             return fail(err, errcap, ZJ_EIMAGE, "zone %u: bad layout", i);
         }
-        /* cut links must stay inside the zone, which bounds every walk that follows them */
+        /* cut links stay inside the zone and lead to a delegation (which has NS, checked
+         * above) */
         for (uint32_t k = z->first_node; k < z->first_node + z->n_nodes; k++) {
             uint32_t c = img->nodes[k].cut;
             if (c != ZJ_IMG_NONE && (c < z->first_node || c >= z->first_node + z->n_nodes ||
-                                     img->nodes[c].n_rrsets == 0)) {
-                return fail(err, errcap, ZJ_EIMAGE, "node %u: cut outside its zone", k);
+                                     !(img->nodes[c].flags & ZJ_NODE_DELEG))) {
+                return fail(err, errcap, ZJ_EIMAGE, "node %u: cut is not a delegation", k);
             }
         }
     }
@@ -275,6 +314,14 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
     }
     if (empty == 0) {
         return fail(err, errcap, ZJ_EIMAGE, "index has no empty slot");
+    }
+    /* every apex is found through the index: the closest-encloser walk ends there */
+    for (uint32_t i = 0; i < img->n_zones; i++) {
+        const zj_img_node_d *a = &img->nodes[img->zones[i].apex_node];
+        if (zj_image_find_node(img, i, img->names + a->name_off, a->name_len) !=
+            img->zones[i].apex_node) {
+            return fail(err, errcap, ZJ_EIMAGE, "zone %u: apex missing from the index", i);
+        }
     }
     return ZJ_OK;
 }
@@ -525,10 +572,10 @@ void zj_zone_lookup(const zj_image_t *img, uint32_t zone, const zj_qname_t *q, u
         out->rrset = zj_node_find_rrset(img, ce, ZJ_T_DNAME);
         return;
     }
-    if (cd->flags & ZJ_NODE_WILDCHILD) {
+    size_t sl = (size_t)(q->len - q->off[k]);
+    if ((cd->flags & ZJ_NODE_WILDCHILD) && sl + 2 <= ZJ_DNS_MAX_NAME) {
         /* RFC 4592 §3.3.1: the source of synthesis is "*." + closest encloser */
         uint8_t wname[ZJ_DNS_MAX_NAME];
-        size_t sl = (size_t)(q->len - q->off[k]);
         wname[0] = 1;
         wname[1] = '*';
         memcpy(wname + 2, q->name + q->off[k], sl);

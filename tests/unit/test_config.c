@@ -245,6 +245,86 @@ static void test_config_missing_file_is_an_error(void **state)
     assert_non_null(strstr(err, "/nonexistent/zonejet.conf"));
 }
 
+static void test_config_limits_rrl_and_switches(void **state)
+{
+    (void)state;
+    zj_config_t cfg;
+    char *defaults[] = {"zonejetd", "--image", "/i.img"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(defaults), defaults, err, sizeof(err)),
+                     ZJ_CONFIG_RUN);
+    assert_int_equal(cfg.tcp_msg_timeout_ms, 2000);
+    assert_int_equal(cfg.tcp_max_conns_per_ip, 64);
+    assert_int_equal(cfg.tcp_max_inflight, 16);
+    assert_int_equal(cfg.rrl.rate, 0);
+    assert_int_equal(cfg.rrl.slip, 2);
+    assert_int_equal(cfg.rrl.window_s, 15);
+    assert_int_equal(cfg.rrl.ipv4_prefix, 24);
+    assert_int_equal(cfg.rrl.ipv6_prefix, 56);
+    assert_false(cfg.is_watch);
+    assert_false(cfg.is_bench_echo);
+    zj_config_fini(&cfg);
+
+    /* A switch takes no value on the command line: --watch must not swallow --image. */
+    char *argv[] = {"zonejetd",
+                    "--watch",
+                    "--image",
+                    "/i.img",
+                    "--bench-echo=no",
+                    "--tcp-msg-timeout-ms",
+                    "150",
+                    "--tcp-max-conns-per-ip=3",
+                    "--tcp-max-inflight",
+                    "4",
+                    "--rrl-rate",
+                    "20",
+                    "--rrl-slip",
+                    "0",
+                    "--rrl-window",
+                    "5",
+                    "--rrl-ipv4-prefix",
+                    "32",
+                    "--rrl-ipv6-prefix",
+                    "64"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(argv), argv, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_true(cfg.is_watch);
+    assert_false(cfg.is_bench_echo);
+    assert_int_equal(cfg.n_images, 1);
+    assert_string_equal(cfg.images[0], "/i.img");
+    assert_int_equal(cfg.tcp_msg_timeout_ms, 150);
+    assert_int_equal(cfg.tcp_max_conns_per_ip, 3);
+    assert_int_equal(cfg.tcp_max_inflight, 4);
+    assert_int_equal(cfg.rrl.rate, 20);
+    assert_int_equal(cfg.rrl.slip, 0);
+    assert_int_equal(cfg.rrl.window_s, 5);
+    assert_int_equal(cfg.rrl.ipv4_prefix, 32);
+    assert_int_equal(cfg.rrl.ipv6_prefix, 64);
+    zj_config_fini(&cfg);
+
+    const char *path = write_tmp("image /i.img\nwatch\nbench-echo yes\ntcp-max-inflight 9\n"
+                                 "rrl-rate 7\n");
+    char *fargv[] = {"zonejetd", "--config", (char *)path};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(fargv), fargv, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_true(cfg.is_watch);
+    assert_true(cfg.is_bench_echo);
+    assert_int_equal(cfg.tcp_max_inflight, 9);
+    assert_int_equal(cfg.rrl.rate, 7);
+    zj_config_fini(&cfg);
+    unlink(path);
+
+    char *bad[][3] = {
+        {"zonejetd", "--tcp-max-inflight", "0"}, {"zonejetd", "--tcp-msg-timeout-ms", "0"},
+        {"zonejetd", "--rrl-ipv4-prefix", "33"}, {"zonejetd", "--rrl-ipv6-prefix", "129"},
+        {"zonejetd", "--rrl-window", "0"},       {"zonejetd", "--tcp-max-conns-per-ip", "-1"},
+    };
+    for (size_t i = 0; i < ARGC(bad); i++) {
+        assert_int_equal(zj_config_parse(&cfg, 3, bad[i], err, sizeof(err)), ZJ_EINVAL);
+        assert_non_null(strstr(err, bad[i][1] + 2));
+    }
+    char *bad_switch[] = {"zonejetd", "--watch=maybe"};
+    assert_int_equal(zj_config_parse(&cfg, 2, bad_switch, err, sizeof(err)), ZJ_EINVAL);
+    assert_non_null(strstr(err, "yes or no"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_config_file_error_names_file_and_line),
         cmocka_unit_test(test_config_file_rejects_unknown_key_and_missing_value),
         cmocka_unit_test(test_config_missing_file_is_an_error),
+        cmocka_unit_test(test_config_limits_rrl_and_switches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
