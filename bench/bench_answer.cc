@@ -27,7 +27,7 @@ const char kZone[] = "$ORIGIN example.com.\n$TTL 3600\n"
                      "sub NS ns.sub\nns.sub A 192.0.2.30\n";
 
 struct Fixture {
-    zj_imgset_t set{};
+    zj_imgset_t *set = nullptr;
     zj_image_t *img = nullptr;
     zj_image_t *images[1]{};
     zj_answer_cfg_t cfg{};
@@ -49,13 +49,15 @@ struct Fixture {
             abort();
         }
         images[0] = img;
-        set.images = images;
-        set.n_images = 1;
+        if (zj_imgset_from_images(images, 1, &set) != 0) {
+            abort();
+        }
         zj_answer_cfg_default(&cfg);
         zj_responder_init(&r, &cfg, 1);
     }
     ~Fixture()
     {
+        zj_imgset_close(set);
         zj_image_close(img);
     }
 };
@@ -88,7 +90,7 @@ void Run(benchmark::State &state, const char *name, uint16_t type, bool edns)
     std::vector<uint8_t> q = MakeQuery(name, type, edns);
     uint8_t out[4096];
     for (auto _ : state) {
-        size_t n = zj_answer(&fx.r, &fx.set, q.data(), q.size(), nullptr, false, out,
+        size_t n = zj_answer(&fx.r, fx.set, q.data(), q.size(), nullptr, false, out,
                              sizeof(out));
         benchmark::DoNotOptimize(n);
         benchmark::DoNotOptimize(out);

@@ -440,22 +440,31 @@ full:
 
 /* Find the serving zone: the deepest apex that is a suffix of the name, across all images.
  * DS is answered by the parent side of a cut (RFC 4035 §3.1.4.1), so for DS an apex equal to
- * the name is used only when no zone above it is served. */
+ * the name is used only when no zone above it is served. One directory probe per candidate
+ * suffix (zone/imgset_internal.h), deepest first: no suffix has more labels than the deepest
+ * apex of the set nor fewer than the shallowest, so at most max - min + 1 probes, whatever the
+ * number of images. */
 static bool find_zone_in(const zj_imgset_t *set, const zj_qname_t *q, bool below_apex,
                          const zj_image_t **img_out, uint32_t *zone_out)
 {
-    int best = -1;
-    for (size_t i = 0; i < set->n_images; i++) {
-        const zj_image_t *img = set->images[i];
-        int labels = 0;
-        uint32_t z = zj_image_find_zone(img, q, below_apex, &labels);
-        if (z != ZJ_IMG_NONE && labels > best) {
-            best = labels;
-            *img_out = img;
-            *zone_out = z;
+    const zj_imgdir_t *d = &set->dir;
+    if (d->slots == NULL) {
+        return false; /* an unindexed set (zj_imgset_index): serves nothing */
+    }
+    int k = below_apex ? 1 : 0;
+    if (q->labels - k > d->max_labels) {
+        k = q->labels - d->max_labels;
+    }
+    for (; k <= q->labels - d->min_labels; k++) {
+        const zj_imgdir_slot_t *s =
+            zj_imgdir_find(d, q->name + q->off[k], (size_t)(q->len - q->off[k]));
+        if (s != NULL) {
+            *img_out = s->img;
+            *zone_out = s->zone;
+            return true;
         }
     }
-    return best >= 0;
+    return false;
 }
 
 static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtype,

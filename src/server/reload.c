@@ -215,6 +215,12 @@ int zj_reload_apply(zj_reload_t *r, zj_reload_op_t op, const char *const *args, 
     if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
         rc = zj_imgset_check(draft, diag);
     }
+    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
+        rc = zj_imgset_index(draft); /* after the last edit: what the workers will look up in */
+        if (rc != ZJ_OK) {
+            fprintf(diag, "out of memory building the zone directory\n");
+        }
+    }
     t_ready = now_us();
     if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
         const zj_imgset_t *old = zj_swap_publish(draft);

@@ -13,9 +13,18 @@
  * again, which costs one extra read; the other order could miss an update. $INCLUDEd files are
  * not stamped (force a re-read with `zonejet-ctl reload PATH`).
  *
- * Zone lookup walks the images in order and keeps the deepest apex (src/dns/answer.c), so a child
- * zone in one image and its parent in another behave as in one image. An apex in two sources
- * would make the answer depend on source order; zj_imgset_check refuses it.
+ * Zone lookup goes through the set's directory (zj_imgdir_t, imgset_internal.h): one open-
+ * addressing table of every apex of every image, built by zj_imgset_index after the last edit
+ * and before the set is published, so finding a query's zone costs one probe per candidate
+ * suffix (bounded by the deepest and shallowest apex in the set), not one walk per image. The
+ * deepest apex wins (src/dns/answer.c), so a child zone in one image and its parent in another
+ * behave as in one image. An apex in two sources would make the answer depend on source order;
+ * zj_imgset_check refuses it. Every edit drops the directory (it may point into an image the
+ * edit released), so an unindexed set can only miss, never read freed memory.
+ *
+ * The directory's hash seed is drawn per set: apex names are chosen by whoever supplies zones
+ * (possibly many customers), and with a known seed they could pick names that share one long
+ * probe run, which every query hashing into it would then walk.
  *
  * Rejected: one image per zone file for --zones directories (cross-zone additional data such as
  * an MX target in a sibling zone of the same directory is resolved inside one image only), and
@@ -26,7 +35,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -249,6 +260,115 @@ static void src_release(zj_imgsrc_t *src)
     free(src);
 }
 
+static void dir_free(zj_imgset_t *set)
+{
+    free(set->dir.slots);
+    memset(&set->dir, 0, sizeof(set->dir));
+}
+
+/* Only needs to be unknown to whoever writes zones (see the file head). getrandom() with
+ * GRND_NONBLOCK fails only without kernel support or before the pool is ready at early boot; the
+ * fallback (clock and an ASLR address) is weaker but not known in advance. */
+static uint64_t draw_seed(const void *salt)
+{
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed)) {
+        return seed;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mix[3] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)(uintptr_t)salt};
+    return XXH3_64bits(mix, sizeof(mix));
+}
+
+int zj_imgset_index(zj_imgset_t *set)
+{
+    size_t n = zj_imgset_zone_count(set);
+    /* Capacity: a power of two at least twice the apex count (load factor <= 1/2, so a probe
+     * that misses stops at an empty slot after a short run), and at least 16. */
+    size_t cap = 16;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    zj_imgdir_t d = {.mask = cap - 1, .seed = draw_seed(set), .min_labels = ZJ_DNS_MAX_LABELS};
+    d.slots = calloc(cap, sizeof(*d.slots));
+    if (d.slots == NULL) {
+        return ZJ_ENOMEM;
+    }
+    for (size_t i = 0; i < set->n_images; i++) {
+        const zj_image_t *img = set->images[i];
+        for (uint32_t z = 0; z < img->n_zones; z++) {
+            const uint8_t *name = img->names + img->zones[z].name_off;
+            /* validated by zj_image_open*: a whole name inside names */
+            size_t len = (size_t)zj_dname_len(name, img->names_len - img->zones[z].name_off);
+            int labels = zj_dname_labels(name);
+            uint64_t h = zj_imgdir_hash(d.seed, name, len);
+            size_t k = (size_t)h & d.mask;
+            bool is_dup = false;
+            for (; d.slots[k].img != NULL; k = (k + 1) & d.mask) {
+                const zj_imgdir_slot_t *s = &d.slots[k];
+                if (s->hash == h && s->name_len == len && memcmp(s->name, name, len) == 0) {
+                    is_dup = true; /* only in sets zj_imgset_check did not see: first one wins */
+                    break;
+                }
+            }
+            if (is_dup) {
+                continue;
+            }
+            d.slots[k] = (zj_imgdir_slot_t){.hash = h, .name = name, .img = img, .zone = z,
+                                            .name_len = (uint8_t)len, .labels = (uint8_t)labels};
+            d.min_labels = labels < d.min_labels ? labels : d.min_labels;
+            d.max_labels = labels > d.max_labels ? labels : d.max_labels;
+        }
+    }
+    dir_free(set);
+    set->dir = d;
+    return ZJ_OK;
+}
+
+int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out)
+{
+    zj_imgset_t *set = calloc(1, sizeof(*set));
+    if (set == NULL) {
+        return ZJ_ENOMEM;
+    }
+    set->images = malloc((n > 0 ? n : 1) * sizeof(*set->images));
+    int rc = set->images == NULL ? ZJ_ENOMEM : ZJ_OK;
+    if (rc == ZJ_OK) {
+        for (size_t i = 0; i < n; i++) {
+            set->images[i] = images[i];
+        }
+        set->n_images = n;
+        rc = zj_imgset_index(set);
+    }
+    if (rc != ZJ_OK) {
+        zj_imgset_close(set);
+        return rc;
+    }
+    *out = set;
+    return ZJ_OK;
+}
+
+size_t zj_imgset_dir_max_run(const zj_imgset_t *set)
+{
+    const zj_imgdir_t *d = &set->dir;
+    if (d->slots == NULL) {
+        return 0;
+    }
+    /* Start after an empty slot (there is one: at most half full) so no run is split. */
+    size_t start = 0;
+    while (d->slots[start].img != NULL) {
+        start++;
+    }
+    size_t best = 0;
+    size_t run = 0;
+    for (size_t j = 1; j <= d->mask + 1; j++) {
+        run = d->slots[(start + j) & d->mask].img != NULL ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best + 1;
+}
+
 /* Grow the arrays by one slot (keeps the set valid on failure). */
 static int reserve_one(zj_imgset_t *set)
 {
@@ -273,6 +393,7 @@ int zj_imgset_add(zj_imgset_t *set, zj_imgsrc_kind_t kind, const char *path, FIL
         rc = src_open(kind, path, diag, &src);
     }
     if (rc == ZJ_OK) {
+        dir_free(set);
         set->images[set->n_images] = src->img;
         set->srcs[set->n_images] = src;
         set->n_images++;
@@ -303,6 +424,10 @@ int zj_imgset_open(const zj_imgset_spec_t *spec, FILE *diag, zj_imgset_t **out)
     if (rc == ZJ_OK) {
         rc = zj_imgset_check(set, diag);
     }
+    if (rc == ZJ_OK && zj_imgset_index(set) != ZJ_OK) {
+        fprintf(out_of(diag), "out of memory building the zone directory\n");
+        rc = ZJ_ENOMEM;
+    }
     if (rc != ZJ_OK) {
         zj_imgset_close(set);
         return rc;
@@ -316,13 +441,10 @@ void zj_imgset_close(zj_imgset_t *set)
     if (set == NULL) {
         return;
     }
-    for (size_t i = 0; i < set->n_images; i++) {
-        if (set->srcs != NULL) {
-            src_release(set->srcs[i]);
-        } else {
-            zj_image_close(set->images[i]);
-        }
+    for (size_t i = 0; set->srcs != NULL && i < set->n_images; i++) {
+        src_release(set->srcs[i]);
     }
+    dir_free(set);
     free(set->images);
     free(set->srcs);
     free(set);
@@ -372,6 +494,7 @@ int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *
     if (rc != ZJ_OK) {
         return rc;
     }
+    dir_free(set);
     set->srcs[i] = src;
     set->images[i] = src->img;
     src_release(old);
@@ -383,6 +506,7 @@ int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *
 
 void zj_imgset_remove(zj_imgset_t *set, size_t i)
 {
+    dir_free(set);
     src_release(set->srcs[i]);
     memmove(&set->srcs[i], &set->srcs[i + 1], (set->n_images - i - 1) * sizeof(*set->srcs));
     memmove(&set->images[i], &set->images[i + 1], (set->n_images - i - 1) * sizeof(*set->images));

@@ -60,6 +60,13 @@ int zj_imgset_add(zj_imgset_t *set, zj_imgsrc_kind_t kind, const char *path, FIL
 /** Drop source i from an unpublished set (its image stays with the sets still holding it). */
 void zj_imgset_remove(zj_imgset_t *set, size_t i);
 
+/** Build the set's zone directory, the only thing the answer path looks zones up in (replacing
+ *  any). zj_imgset_open does it; after editing a set (refresh, add, remove; a clone starts
+ *  without one) call it once, after the last edit and before publishing: every edit drops the
+ *  directory, and a set without one answers REFUSED for every name. ZJ_ENOMEM (the set is
+ *  unchanged). Time and memory in proportion to the zones of the whole set. */
+int zj_imgset_index(zj_imgset_t *set);
+
 /** Check a set before it is published: no zone apex is served by two sources. ZJ_EINVAL with
  *  one line per duplicate to diag. */
 int zj_imgset_check(const zj_imgset_t *set, FILE *diag);

@@ -2,14 +2,68 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <xxhash.h>
 
 #include "zone/imgset.h"
 #include "zonejet/zone.h"
 
 typedef struct zj_imgsrc zj_imgsrc_t; /* a source and its image, shared between sets (imgset.c) */
 
+/* One zone apex of the set. An empty slot has img == NULL. */
+typedef struct zj_imgdir_slot {
+    uint64_t hash;           /* zj_imgdir_hash of the apex */
+    const uint8_t *name;     /* the apex, lower-case wire name inside img */
+    const zj_image_t *img;   /* the image serving the zone */
+    uint32_t zone;           /* its index in img */
+    uint8_t name_len;        /* bytes of name */
+    uint8_t labels;          /* labels of name, not counting the root */
+} zj_imgdir_slot_t;
+
+/* Merged zone directory: every apex of every image of the set, so that finding a query's zone
+ * costs one probe per candidate suffix however many images there are. Open addressing, linear
+ * probing, at most half full; built by zj_imgset_index, off the query path. */
+typedef struct zj_imgdir {
+    zj_imgdir_slot_t *slots; /* mask + 1 slots; NULL: no directory (every lookup misses) */
+    size_t mask;
+    uint64_t seed;      /* per set, from getrandom (see imgset.c) */
+    int min_labels;     /* label counts of the shallowest and deepest apex in the set: */
+    int max_labels;     /* bound the suffixes a lookup has to try */
+} zj_imgdir_t;
+
 struct zj_imgset {
-    zj_image_t **images; /* what the answer path reads: images[i] is srcs[i]'s image */
+    zj_image_t **images; /* images[i] is srcs[i]'s image */
     size_t n_images;
-    zj_imgsrc_t **srcs; /* n_images entries; NULL in sets that tests build by hand */
+    zj_imgsrc_t **srcs; /* n_images entries; NULL in sets made by zj_imgset_from_images */
+    zj_imgdir_t dir;    /* what the answer path reads; rebuilt by zj_imgset_index */
 };
+
+static inline uint64_t zj_imgdir_hash(uint64_t seed, const uint8_t *lname, size_t len)
+{
+    return XXH3_64bits_withSeed(lname, len, seed);
+}
+
+/** The slot whose apex is the lower-case wire name lname (len bytes), or NULL. Hot-path safe:
+ *  no more slot visits than the longest run of full slots (zj_imgset_dir_max_run). */
+static inline const zj_imgdir_slot_t *zj_imgdir_find(const zj_imgdir_t *d, const uint8_t *lname,
+                                                     size_t len)
+{
+    uint64_t h = zj_imgdir_hash(d->seed, lname, len);
+    for (size_t i = (size_t)h & d->mask;; i = (i + 1) & d->mask) {
+        const zj_imgdir_slot_t *s = &d->slots[i];
+        if (s->img == NULL) {
+            return NULL; /* at most half full: an empty slot always ends the run */
+        }
+        if (s->hash == h && s->name_len == len && memcmp(s->name, lname, len) == 0) {
+            return s;
+        }
+    }
+}
+
+/** A set over images the caller owns (closing the set leaves them open), with its directory
+ *  built: for tests, fuzzers and benches that have images but no sources. ZJ_ENOMEM. */
+int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out);
+
+/** Longest run of full slots in the set's directory plus one: the most slots one probe visits. */
+size_t zj_imgset_dir_max_run(const zj_imgset_t *set);

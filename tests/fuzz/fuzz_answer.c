@@ -24,9 +24,9 @@ static const char ZONE[] =
 
 static zj_imgset_t *fixture(void)
 {
-    static zj_imgset_t set;
+    static zj_imgset_t *set;
     static zj_image_t *images[1];
-    if (set.n_images == 0) {
+    if (set == NULL) {
         zj_build_opts_t o;
         memset(&o, 0, sizeof(o));
         o.quiet = true;
@@ -42,10 +42,11 @@ static zj_imgset_t *fixture(void)
         if (zj_image_open_mem(buf, len, &images[0], err, sizeof(err)) != 0) {
             abort();
         }
-        set.images = images;
-        set.n_images = 1;
+        if (zj_imgset_from_images(images, 1, &set) != 0) {
+            abort();
+        }
     }
-    return &set;
+    return set;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -72,7 +72,7 @@ static const char ZONE[] = "$ORIGIN example.com.\n$TTL 300\n"
                            "t TXT \"7123456789012345678901234567890123456789012345678901234567\"\n"
                            "t TXT \"8123456789012345678901234567890123456789012345678901234567\"\n";
 
-static zj_imgset_t set;
+static zj_imgset_t *set;
 static zj_image_t *images[1];
 static zj_answer_cfg_t cfg;
 
@@ -90,8 +90,7 @@ static int setup(void **state)
     zj_builder_free(b);
     char err[256];
     assert_int_equal(zj_image_open_mem(buf, len, &images[0], err, sizeof(err)), 0);
-    set.images = images;
-    set.n_images = 1;
+    assert_int_equal(zj_imgset_from_images(images, 1, &set), 0);
     zj_answer_cfg_default(&cfg);
     static const uint8_t nsid[] = "t1";
     cfg.nsid = nsid;
@@ -103,6 +102,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    zj_imgset_close(set);
     zj_image_close(images[0]);
     return 0;
 }
@@ -192,7 +192,7 @@ static void test_answers_allocate_nothing_and_are_well_formed(void **state)
 #ifndef HAVE_ASAN
                 counting = 1;
 #endif
-                size_t n = zj_answer(&r, &set, q, ql, NULL, tcp != 0, out, cap);
+                size_t n = zj_answer(&r, set, q, ql, NULL, tcp != 0, out, cap);
 #ifndef HAVE_ASAN
                 counting = 0;
 #endif
@@ -220,12 +220,12 @@ static void test_truncation_keeps_whole_rrsets(void **state)
     uint8_t q[512];
     uint8_t out[4096];
     size_t ql = make_query(q, "t.example.com.", ZJ_T_TXT, false);
-    size_t n = zj_answer(&r, &set, q, ql, NULL, false, out, sizeof(out));
+    size_t n = zj_answer(&r, set, q, ql, NULL, false, out, sizeof(out));
     assert_true(n <= 512);
     assert_true(out[2] & 0x02); /* TC */
     assert_int_equal(zj_be16(out + 6), 0);
     ql = make_query(q, "t.example.com.", ZJ_T_TXT, true);
-    n = zj_answer(&r, &set, q, ql, NULL, false, out, sizeof(out));
+    n = zj_answer(&r, set, q, ql, NULL, false, out, sizeof(out));
     assert_false(out[2] & 0x02);
     assert_int_equal(zj_be16(out + 6), 9);
 }

@@ -1,6 +1,8 @@
 /* zone/imgset: sets share images by reference; refresh, add and remove touch only their own
- * source; a failed refresh changes nothing; duplicate apexes are refused; path helpers. Run
- * under ASan, a use of an image after its last set closed would be caught here. */
+ * source; a failed refresh changes nothing; duplicate apexes are refused; path helpers; the zone
+ * directory finds the deepest apex across thousands of images with a bounded number of probes,
+ * and an edit never leaves it pointing at a released image. Run under ASan, a use of an image
+ * after its last set closed would be caught here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "zonejet/dname.h"
 #include "zonejet/err.h"
+#include "zonejet/wire.h"
 #include "zonejet/zone.h"
 #include "compile/emit.h"
+#include "dns/answer.h"
 #include "zone/imgset.h"
 #include "zone/imgset_internal.h"
 
@@ -221,6 +226,227 @@ static void test_imgset_zone_directory_is_restamped_per_file(void **state)
     zj_imgset_close(old);
 }
 
+/* ---- zone directory ----------------------------------------------------------------------- */
+
+/* Children z0000.test. .. z1999.test., one image each, plus their parent test. in its own. */
+#define N_CHILD 2000
+
+static zj_image_t *image_of_text(const char *text)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[256];
+    zj_image_t *img = NULL;
+    zj_build_opts_t opts = {.quiet = true};
+    zj_builder_t *b = zj_builder_new(&opts);
+    assert_int_equal(zj_builder_add_text(b, "mem.zone", text, strlen(text), NULL), ZJ_OK);
+    assert_int_equal(zj_builder_finish(b, &buf, &len), ZJ_OK);
+    zj_builder_free(b);
+    assert_int_equal(zj_image_open_mem(buf, len, &img, err, sizeof(err)), ZJ_OK);
+    return img;
+}
+
+static zj_image_t *child_image(unsigned i)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "$ORIGIN z%04u.test.\n$TTL 300\n@ SOA ns1 admin %u 3600 900 604800 60\n@ NS ns1\n"
+             "ns1 A 192.0.2.1\nwww A 10.0.%u.%u\n",
+             i, i + 1, i / 256, i % 256);
+    return image_of_text(text);
+}
+
+/* The parent delegates z0007 (NS + DS + glue); the other children have no cut in it. */
+static zj_image_t *parent_image(void)
+{
+    return image_of_text("$ORIGIN test.\n$TTL 300\n@ SOA ns1 admin 99 3600 900 604800 60\n"
+                         "@ NS ns1\nns1 A 192.0.2.99\nhost A 192.0.2.98\n"
+                         "z0007 NS ns1.z0007\nns1.z0007 A 192.0.2.7\n"
+                         "z0007 DS 12345 13 2 "
+                         "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n");
+}
+
+typedef struct reply {
+    size_t len;
+    int rcode;
+    bool is_aa;
+    unsigned an, ns;
+    uint16_t an_type;    /* type of the first answer RR, 0 if none */
+    uint8_t an_rdata[4]; /* its first 4 RDATA bytes */
+    uint32_t soa_serial; /* serial of an authority SOA, 0 if none */
+} reply_t;
+
+/* Skip a (possibly compressed) name in a response; returns the offset after it. */
+static size_t skip_name(const uint8_t *m, size_t p)
+{
+    while (m[p] != 0 && (m[p] & 0xC0) != 0xC0) {
+        p += (size_t)m[p] + 1;
+    }
+    return p + (m[p] == 0 ? 1 : 2);
+}
+
+static reply_t ask_set(const zj_imgset_t *set, const char *name, uint16_t qtype)
+{
+    static uint8_t out[4096];
+    uint8_t q[512] = {0x12, 0x34, 0, 0, 0, 1};
+    uint8_t root = 0;
+    int n = zj_dname_from_text(name, strlen(name), &root, q + 12);
+    assert_true(n > 0);
+    size_t qlen = 12 + (size_t)n;
+    zj_put16(q + qlen, qtype);
+    zj_put16(q + qlen + 2, ZJ_C_IN);
+    qlen += 4;
+    zj_answer_cfg_t cfg;
+    zj_answer_cfg_default(&cfg);
+    zj_responder_t rs;
+    zj_responder_init(&rs, &cfg, 1);
+    reply_t r = {0};
+    r.len = zj_answer(&rs, set, q, qlen, NULL, false, out, sizeof(out));
+    assert_true(r.len >= 12);
+    r.rcode = out[3] & 0x0F;
+    r.is_aa = (out[2] & 0x04) != 0;
+    r.an = zj_be16(out + 6);
+    r.ns = zj_be16(out + 8);
+    size_t p = skip_name(out, 12) + 4;
+    for (unsigned i = 0; i < r.an + r.ns; i++) {
+        p = skip_name(out, p);
+        uint16_t type = zj_be16(out + p);
+        size_t rdlen = zj_be16(out + p + 8);
+        const uint8_t *rd = out + p + 10;
+        if (i == 0 && r.an > 0) {
+            r.an_type = type;
+            memcpy(r.an_rdata, rd, rdlen < 4 ? rdlen : 4);
+        }
+        if (i >= r.an && type == ZJ_T_SOA) {
+            size_t o = skip_name(rd, skip_name(rd, 0)); /* MNAME, RNAME: uncompressed in images */
+            r.soa_serial = zj_be32(rd + o);
+        }
+        p += 10 + rdlen;
+    }
+    return r;
+}
+
+static void test_imgset_directory_finds_deepest_zone_among_many_images(void **state)
+{
+    (void)state;
+    static zj_image_t *images[N_CHILD + 1];
+    images[0] = parent_image();
+    for (unsigned i = 0; i < N_CHILD; i++) {
+        images[i + 1] = child_image(i);
+    }
+    zj_imgset_t *set = NULL;
+    assert_int_equal(zj_imgset_from_images(images, N_CHILD + 1, &set), ZJ_OK);
+    /* Bounded work per query: apexes have 1 or 2 labels, so at most 2 probes, and no probe
+     * visits more slots than the longest run. The run length is random (per-set seed); at load
+     * factor <= 1/2 with ~2,000 apexes it is typically ~20 and in simulation never near 128. */
+    assert_int_equal(set->dir.min_labels, 1);
+    assert_int_equal(set->dir.max_labels, 2);
+    assert_true(set->dir.mask + 1 >= 2 * (N_CHILD + 1));
+    assert_true(zj_imgset_dir_max_run(set) <= 128);
+
+    char name[64];
+    for (unsigned i = 0; i < N_CHILD; i++) {
+        /* a name in each zone, in mixed case and below the apex by up to 3 labels */
+        snprintf(name, sizeof(name), "%sWWW.Z%04u.TEST.", i % 2 ? "a.b." : "", i);
+        reply_t r = ask_set(set, name, ZJ_T_A);
+        if (i % 2) {
+            assert_int_equal(r.rcode, ZJ_RCODE_NXDOMAIN);
+            assert_int_equal(r.soa_serial, i + 1); /* the child's SOA, not the parent's */
+            continue;
+        }
+        assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+        assert_true(r.is_aa);
+        assert_int_equal(r.an, 1);
+        assert_int_equal(r.an_type, ZJ_T_A);
+        const uint8_t want[4] = {10, 0, (uint8_t)(i / 256), (uint8_t)(i % 256)};
+        assert_memory_equal(r.an_rdata, want, 4);
+    }
+
+    /* The apex itself, for SOA, comes from the child. */
+    reply_t r = ask_set(set, "z1234.test.", ZJ_T_SOA);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(r.an_type, ZJ_T_SOA);
+    /* DS at a child apex is the parent's (RFC 4035 §3.1.4.1): the delegated one has a DS... */
+    r = ask_set(set, "z0007.test.", ZJ_T_DS);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_true(r.is_aa);
+    assert_int_equal(r.an, 1);
+    assert_int_equal(r.an_type, ZJ_T_DS);
+    /* ...and for the others the parent has no such name. */
+    r = ask_set(set, "z0042.test.", ZJ_T_DS);
+    assert_int_equal(r.rcode, ZJ_RCODE_NXDOMAIN);
+    assert_int_equal(r.soa_serial, 99);
+    /* DS below a child apex stays in the child. */
+    r = ask_set(set, "www.z0042.test.", ZJ_T_DS);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(r.an, 0);
+    assert_int_equal(r.soa_serial, 43);
+    /* DS at the parent's own apex: no zone above it is served, so the parent answers. */
+    r = ask_set(set, "test.", ZJ_T_DS);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(r.soa_serial, 99);
+    /* Names only the parent covers. */
+    r = ask_set(set, "host.test.", ZJ_T_A);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(r.an, 1);
+    r = ask_set(set, "z2000.test.", ZJ_T_A); /* no such child */
+    assert_int_equal(r.rcode, ZJ_RCODE_NXDOMAIN);
+    assert_int_equal(r.soa_serial, 99);
+    /* Names outside every zone. */
+    static const char *const outside[] = {"example.com.", "www.z0001.example.", "test2.", ".",
+                                          "z0001.test.example.", "a.b.c.d.e.f.g.h.i.j.k."};
+    for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+        r = ask_set(set, outside[i], ZJ_T_A);
+        assert_int_equal(r.rcode, ZJ_RCODE_REFUSED);
+    }
+
+    zj_imgset_close(set); /* borrowed: the images stay open */
+    for (unsigned i = 0; i <= N_CHILD; i++) {
+        assert_int_equal(images[i]->n_zones, 1);
+        zj_image_close(images[i]);
+    }
+}
+
+/* Every edit drops the directory (it may point into the image the edit released), a set
+ * without one refuses everything, and zj_imgset_index makes the new images findable. */
+static void test_imgset_edit_drops_directory_until_indexed(void **state)
+{
+    (void)state;
+    char a[128], b[128], c[128];
+    zj_imgset_t *old = open_two(a, b);
+    zj_imgset_t *set = NULL;
+    assert_non_null(old->dir.slots);
+    assert_int_equal(ask_set(old, "www.a.test.", ZJ_T_A).rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(ask_set(old, "www.c.test.", ZJ_T_A).rcode, ZJ_RCODE_REFUSED);
+
+    strcpy(c, make_image("c.img", "c.test.", 5));
+    assert_int_equal(zj_imgset_clone(old, &set), ZJ_OK);
+    assert_null(set->dir.slots);
+    assert_int_equal(zj_imgset_index(set), ZJ_OK);
+    assert_int_equal(zj_imgset_add(set, ZJ_IMGSRC_IMAGE, c, NULL), ZJ_OK);
+    assert_null(set->dir.slots);
+    assert_int_equal(ask_set(set, "www.a.test.", ZJ_T_A).rcode, ZJ_RCODE_REFUSED);
+    assert_int_equal(zj_imgset_index(set), ZJ_OK);
+    reply_t r = ask_set(set, "www.c.test.", ZJ_T_A);
+    assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+    assert_int_equal(r.an_rdata[3], 5);
+
+    make_image("a.img", "a.test.", 9);
+    assert_int_equal(zj_imgset_refresh(set, 0, true, NULL, NULL), ZJ_OK);
+    assert_null(set->dir.slots);
+    assert_int_equal(zj_imgset_index(set), ZJ_OK);
+    assert_int_equal(ask_set(set, "www.a.test.", ZJ_T_A).an_rdata[3], 9);
+    assert_int_equal(ask_set(old, "www.a.test.", ZJ_T_A).an_rdata[3], 1);
+
+    zj_imgset_remove(set, 1);
+    assert_null(set->dir.slots);
+    assert_int_equal(zj_imgset_index(set), ZJ_OK);
+    assert_int_equal(ask_set(set, "www.b.test.", ZJ_T_A).rcode, ZJ_RCODE_REFUSED);
+    assert_int_equal(ask_set(set, "www.c.test.", ZJ_T_A).rcode, ZJ_RCODE_NOERROR);
+    zj_imgset_close(set);
+    zj_imgset_close(old);
+}
+
 static void test_imgset_abspath_tidies_without_resolving(void **state)
 {
     (void)state;
@@ -246,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_imgset_failed_refresh_changes_nothing),
         cmocka_unit_test(test_imgset_add_remove_find_and_duplicates),
         cmocka_unit_test(test_imgset_zone_directory_is_restamped_per_file),
+        cmocka_unit_test(test_imgset_directory_finds_deepest_zone_among_many_images),
+        cmocka_unit_test(test_imgset_edit_drops_directory_until_indexed),
         cmocka_unit_test(test_imgset_abspath_tidies_without_resolving),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
