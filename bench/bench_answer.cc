@@ -15,7 +15,8 @@ extern "C" {
 #include "zonejet/zone.h"
 }
 
-namespace {
+namespace
+{
 
 const char kZone[] = "$ORIGIN example.com.\n$TTL 3600\n"
                      "@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n"
@@ -90,15 +91,14 @@ void Run(benchmark::State &state, const char *name, uint16_t type, bool edns)
     std::vector<uint8_t> q = MakeQuery(name, type, edns);
     uint8_t out[4096];
     for (auto _ : state) {
-        size_t n = zj_answer(&fx.r, fx.set, q.data(), q.size(), nullptr, false, out,
-                             sizeof(out));
+        size_t n = zj_answer(&fx.r, fx.set, q.data(), q.size(), nullptr, false, out, sizeof(out));
         benchmark::DoNotOptimize(n);
         benchmark::DoNotOptimize(out);
     }
     state.SetItemsProcessed(state.iterations());
 }
 
-}  // namespace
+} // namespace
 
 BENCHMARK_CAPTURE(Run, hit, "www.example.com.", 1, false);
 BENCHMARK_CAPTURE(Run, hit_edns, "www.example.com.", 1, true);

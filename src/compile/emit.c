@@ -244,6 +244,9 @@ static uint16_t intern_file(zj_builder_t *b, const char *name)
     return (uint16_t)b->n_files++;
 }
 
+static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out,
+                              size_t cap);
+
 static int on_rr(void *ctx, const zj_rr_t *rr)
 {
     zj_builder_t *b = ctx;
@@ -263,7 +266,14 @@ static int on_rr(void *ctx, const zj_rr_t *rr)
     r->type = rr->type;
     r->ttl = rr->ttl;
     r->rdlen = rr->rdlen;
-    r->rdata_off = buf_add(&b->rdata, rr->rdata, rr->rdlen);
+    /* fold RDATA names before duplicates are found: "NS A.x." and "NS a.x." are one RR
+     * (RFC 4034 §6.2, RFC 2181 §5) */
+    uint8_t folded[ZJ_DNS_MAX_NAME * 2 + 20];
+    const uint8_t *rd = rr->rdata;
+    if (lower_rdata_names(rr->type, rr->rdata, rr->rdlen, folded, sizeof(folded))) {
+        rd = folded;
+    }
+    r->rdata_off = buf_add(&b->rdata, rd, rr->rdlen);
     r->line = rr->line;
     r->file = intern_file(b, rr->file ? rr->file : "?");
     b->n_recs++;
@@ -588,10 +598,6 @@ static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
         if (r[k].ttl != ttl) {
             diag(b, r[k].file, r[k].line, true, "TTL %u differs from the RRset's TTL %u; using %u",
                  r[k].ttl, ttl, ttl);
-        }
-        uint8_t rdbuf[ZJ_DNS_MAX_NAME * 2 + 20];
-        if (lower_rdata_names(r[k].type, rd, r[k].rdlen, rdbuf, sizeof(rdbuf))) {
-            rd = rdbuf;
         }
         uint8_t hdr[12];
         hdr[0] = 0xC0;

@@ -27,17 +27,17 @@ typedef struct zj_rr {
 typedef int (*zj_rr_fn)(void *ctx, const zj_rr_t *rr);
 
 typedef struct zj_parse_opts {
-    const uint8_t *origin;  /* initial origin (wire) or NULL: then $ORIGIN, or the SOA owner */
-    uint32_t default_ttl;   /* used when neither $TTL nor an explicit TTL applies; 3600 if 0 */
-    size_t max_file_bytes;  /* per file, including $INCLUDEd files; 0 means no limit */
-    unsigned max_errors;    /* stop after this many errors; 0 means 20 */
-    FILE *diag;             /* diagnostics stream; NULL means stderr */
-    bool quiet;             /* suppress warnings (errors are always printed) */
+    const uint8_t *origin; /* initial origin (wire) or NULL: then $ORIGIN, or the SOA owner */
+    uint32_t default_ttl;  /* used when neither $TTL nor an explicit TTL applies; 3600 if 0 */
+    size_t max_file_bytes; /* per file, including $INCLUDEd files; 0 means no limit */
+    unsigned max_errors;   /* stop after this many errors; 0 means 20 */
+    FILE *diag;            /* diagnostics stream; NULL means stderr */
+    bool quiet;            /* suppress warnings (errors are always printed) */
 } zj_parse_opts_t;
 
 typedef struct zj_parse_result {
-    uint8_t origin[255];    /* the zone's origin: opts->origin, else the first $ORIGIN, else the
-                             * owner of the first SOA record; origin_len 0 if none was known */
+    uint8_t origin[255]; /* the zone's origin: opts->origin, else the first $ORIGIN, else the
+                          * owner of the first SOA record; origin_len 0 if none was known */
     size_t origin_len;
     unsigned n_records;
     unsigned n_errors;

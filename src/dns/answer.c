@@ -36,12 +36,12 @@
 #define ADDL_MAX 32
 /* "keep the TTLs of the image" for put_rrset's ttl argument (TTLs are below 2^31, RFC 2181 §8) */
 #define TTL_KEEP 0xFFFFFFFFu
-/* Label comparisons one response may spend searching earlier names for compression. Ordinary
- * answers use a few hundred (a referral with 13 NS names and glue: about 1,000); zone content
- * with hundreds of deep names that differ only near the root could otherwise cost
- * labels x entries x depth per name. Past the budget names are still compressed against the
- * question, just not against the table. */
-#define COMP_WORK_MAX 8192
+/* Label comparisons one name may spend searching earlier names for compression. An ordinary
+ * name costs about one comparison per table entry and suffix (a few hundred at most); zone
+ * content with many deep names that differ only near the root could otherwise cost
+ * labels x entries x depth per name (an MX answer of 240 such names took 216 ms). Past the
+ * budget the name is still compressed against the question, just not against the table. */
+#define COMP_WORK_MAX 512
 
 typedef struct resp {
     uint8_t *buf;
@@ -52,7 +52,8 @@ typedef struct resp {
     const zj_qname_t *q; /* the question name (lower case), written at offset 12 */
     uint8_t n_comp;
     uint16_t comp_off[COMP_MAX]; /* offsets of uncompressed names inside buf */
-    uint32_t comp_work;          /* label comparisons left (COMP_WORK_MAX per response) */
+    uint32_t comp_work;          /* label comparisons left for the name being written */
+    bool is_comp_exhausted;      /* some name ran out of comp_work */
     /* response class and key name for rate limiting (src/dns/rrl.h) */
     int rrl_cls;
     const uint8_t *rrl_key;
@@ -116,14 +117,23 @@ static bool name_eq_resp(resp_t *r, size_t o, const uint8_t *s)
 }
 
 /* Pointer to the question name's tail when it equals the lower-case suffix s (len bytes).
- * Byte equality of the tails is enough: a pointer there decodes to exactly these labels. */
+ * Only label starts are targets: a pointer into the middle of a label would decode to the
+ * same bytes, but decoders that check label boundaries deserve a plain message. */
 static uint16_t qname_ptr(const resp_t *r, const uint8_t *s, size_t len)
 {
     const zj_qname_t *q = r->q;
-    if (len > q->len || memcmp(q->name + (q->len - len), s, len) != 0) {
+    if (len > q->len) {
         return 0;
     }
-    return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + q->len - len));
+    size_t off = (size_t)q->len - len;
+    int k = 0;
+    while (k < q->labels && q->off[k] < off) {
+        k++;
+    }
+    if (q->off[k] != off || memcmp(q->name + off, s, len) != 0) {
+        return 0;
+    }
+    return (uint16_t)(0xC000u | (ZJ_DNS_HEADER_LEN + off));
 }
 
 static uint16_t table_ptr(resp_t *r, const uint8_t *s)
@@ -145,6 +155,7 @@ static size_t write_name(resp_t *r, const uint8_t *name, size_t len)
 {
     size_t i = len - 1; /* the root label */
     uint16_t ptr = 0;
+    r->comp_work = COMP_WORK_MAX;
     for (size_t k = 0; name[k] != 0; k += (size_t)name[k] + 1) {
         uint16_t p = qname_ptr(r, name + k, len - k);
         if (p != 0) {
@@ -163,6 +174,7 @@ static size_t write_name(resp_t *r, const uint8_t *name, size_t len)
             }
         }
     }
+    r->is_comp_exhausted |= r->comp_work == 0;
     size_t need = ptr ? i + 2 : len;
     if (r->pos + need > r->limit) {
         return 0;
@@ -476,18 +488,18 @@ static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtyp
     return find_zone_in(set, q, false, img_out, zone_out);
 }
 
-/* Loop check for CNAME/DNAME chains: true if node was already used; records it otherwise. */
+/* Loop check for CNAME/DNAME chains: true if node was used at an earlier step. Every step
+ * records its node, seen or not, so that later steps only ever read recorded entries. */
 static bool chain_seen(uint32_t *visited, int step, uint32_t node)
 {
-    for (int k = 0; k < step; k++) {
-        if (visited[k] == node) {
-            return true;
-        }
+    bool seen = false;
+    for (int k = 0; k < step && k < CHAIN_MAX; k++) {
+        seen |= visited[k] == node;
     }
     if (step < CHAIN_MAX) {
         visited[step] = node;
     }
-    return false;
+    return seen;
 }
 
 /* RFC 1034 §4.3.2 from step 3, following CNAME and DNAME within the zone. Returns the rcode. */
@@ -819,6 +831,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     r.q = &q;
     r.n_comp = 0;
     r.comp_work = COMP_WORK_MAX;
+    r.is_comp_exhausted = false;
     rrl_class(&r, ZJ_RRL_CLS_ERROR, NULL, 0);
     memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
 
@@ -850,7 +863,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     zj_put16(out + 10, r.ar);
     rs->stats.responses++;
     rs->stats.truncated += r.tc;
-    rs->stats.comp_work_exhausted += r.comp_work == 0;
+    rs->stats.comp_work_exhausted += r.is_comp_exhausted;
     if (rcode < 6) {
         rs->stats.rcode[rcode]++;
     }

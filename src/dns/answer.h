@@ -37,7 +37,7 @@ typedef struct zj_answer_stats {
     uint64_t tcp;
     uint64_t rrl_dropped;         /* responses withheld by rate limiting */
     uint64_t rrl_slipped;         /* responses sent truncated by rate limiting */
-    uint64_t comp_work_exhausted; /* responses that hit the name-compression work bound */
+    uint64_t comp_work_exhausted; /* responses where a name hit the compression work bound */
 } zj_answer_stats_t;
 
 /** One per worker: settings, counters and the responder's private scratch. */

@@ -185,7 +185,7 @@ zj_rrl_t *zj_rrl_new(const zj_rrl_cfg_t *cfg)
     uint8_t m6[16];
     for (unsigned i = 0; i < 16; i++) {
         unsigned bits = cfg->ipv6_prefix > i * 8 ? cfg->ipv6_prefix - i * 8 : 0;
-        m6[i] = bits >= 8 ? 0xff : (uint8_t)(0xff00u >> bits);
+        m6[i] = (uint8_t)(bits >= 8 ? 0xffu : 0xff00u >> bits);
     }
     memcpy(rrl->v6_mask, m6, sizeof(m6));
     return rrl;

@@ -542,20 +542,26 @@ void zj_zone_lookup(const zj_image_t *img, uint32_t zone, const zj_qname_t *q, u
         return;
     }
 
-    /* Closest encloser: strip labels until a node exists; the apex always does. */
+    /* Closest encloser. The compiler adds every empty non-terminal, so "a node exists" holds
+     * for every ancestor of an existing name: existence is monotone in the number of labels
+     * stripped, and a binary search finds the encloser in log2(labels) probes (a 127-label
+     * query costs 7, not 127). k = labels stripped; the apex (k = hi) always exists and the
+     * full name (k = 0) was just found missing. */
+    int lo = 0;
+    int hi = q->labels - apex_labels;
     uint32_t ce = z->apex_node;
-    int k;
-    for (k = 1; k <= q->labels - apex_labels; k++) {
-        const uint8_t *s = q->name + q->off[k];
-        uint32_t c = zj_image_find_node(img, zone, s, (size_t)(q->len - q->off[k]));
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        uint32_t c =
+            zj_image_find_node(img, zone, q->name + q->off[mid], (size_t)(q->len - q->off[mid]));
         if (c != ZJ_IMG_NONE) {
+            hi = mid;
             ce = c;
-            break;
+        } else {
+            lo = mid;
         }
     }
-    if (k > q->labels - apex_labels) {
-        k = q->labels - apex_labels;
-    }
+    int k = hi; /* ce is the node of suffix k */
     out->ce = ce;
     const zj_img_node_d *cd = &img->nodes[ce];
     if (cd->flags & ZJ_NODE_OCCLUDED) {

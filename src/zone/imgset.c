@@ -315,8 +315,12 @@ int zj_imgset_index(zj_imgset_t *set)
             if (is_dup) {
                 continue;
             }
-            d.slots[k] = (zj_imgdir_slot_t){.hash = h, .name = name, .img = img, .zone = z,
-                                            .name_len = (uint8_t)len, .labels = (uint8_t)labels};
+            d.slots[k] = (zj_imgdir_slot_t){.hash = h,
+                                            .name = name,
+                                            .img = img,
+                                            .zone = z,
+                                            .name_len = (uint8_t)len,
+                                            .labels = (uint8_t)labels};
             d.min_labels = labels < d.min_labels ? labels : d.min_labels;
             d.max_labels = labels > d.max_labels ? labels : d.max_labels;
         }

@@ -13,12 +13,12 @@ typedef struct zj_imgsrc zj_imgsrc_t; /* a source and its image, shared between 
 
 /* One zone apex of the set. An empty slot has img == NULL. */
 typedef struct zj_imgdir_slot {
-    uint64_t hash;           /* zj_imgdir_hash of the apex */
-    const uint8_t *name;     /* the apex, lower-case wire name inside img */
-    const zj_image_t *img;   /* the image serving the zone */
-    uint32_t zone;           /* its index in img */
-    uint8_t name_len;        /* bytes of name */
-    uint8_t labels;          /* labels of name, not counting the root */
+    uint64_t hash;         /* zj_imgdir_hash of the apex */
+    const uint8_t *name;   /* the apex, lower-case wire name inside img */
+    const zj_image_t *img; /* the image serving the zone */
+    uint32_t zone;         /* its index in img */
+    uint8_t name_len;      /* bytes of name */
+    uint8_t labels;        /* labels of name, not counting the root */
 } zj_imgdir_slot_t;
 
 /* Merged zone directory: every apex of every image of the set, so that finding a query's zone
@@ -27,9 +27,9 @@ typedef struct zj_imgdir_slot {
 typedef struct zj_imgdir {
     zj_imgdir_slot_t *slots; /* mask + 1 slots; NULL: no directory (every lookup misses) */
     size_t mask;
-    uint64_t seed;      /* per set, from getrandom (see imgset.c) */
-    int min_labels;     /* label counts of the shallowest and deepest apex in the set: */
-    int max_labels;     /* bound the suffixes a lookup has to try */
+    uint64_t seed;  /* per set, from getrandom (see imgset.c) */
+    int min_labels; /* label counts of the shallowest and deepest apex in the set: */
+    int max_labels; /* bound the suffixes a lookup has to try */
 } zj_imgdir_t;
 
 struct zj_imgset {

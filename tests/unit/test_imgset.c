@@ -393,8 +393,9 @@ static void test_imgset_directory_finds_deepest_zone_among_many_images(void **st
     assert_int_equal(r.rcode, ZJ_RCODE_NXDOMAIN);
     assert_int_equal(r.soa_serial, 99);
     /* Names outside every zone. */
-    static const char *const outside[] = {"example.com.", "www.z0001.example.", "test2.", ".",
-                                          "z0001.test.example.", "a.b.c.d.e.f.g.h.i.j.k."};
+    static const char *const outside[] = {
+        "example.com.",        "www.z0001.example.",    "test2.", ".",
+        "z0001.test.example.", "a.b.c.d.e.f.g.h.i.j.k."};
     for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
         r = ask_set(set, outside[i], ZJ_T_A);
         assert_int_equal(r.rcode, ZJ_RCODE_REFUSED);
