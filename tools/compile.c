@@ -36,7 +36,10 @@ static void usage(FILE *f)
                "  -q, --quiet           no warnings\n");
 }
 
-static int write_atomic(const char *path, const uint8_t *data, size_t len)
+/* Check, then write the image to a temporary file beside path, fsync, rename over path and
+ * fsync the directory. Returns 0; on any failure the temporary file is removed and path is
+ * untouched. */
+static int write_atomic(const char *path, zj_builder_t *b)
 {
     char tmp[4096];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
@@ -49,17 +52,15 @@ static int write_atomic(const char *path, const uint8_t *data, size_t len)
         fprintf(stderr, "%s: %s\n", tmp, strerror(errno));
         return -1;
     }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fprintf(stderr, "%s: write: %s\n", tmp, strerror(errno));
-            goto fail;
-        }
-        off += (size_t)w;
+    size_t len = 0;
+    int rc = zj_builder_finish_fd(b, fd, &len);
+    if (rc == ZJ_EZONE) {
+        fprintf(stderr, "zonejet-compile: %u error(s), no image written\n", zj_builder_errors(b));
+        goto fail;
+    }
+    if (rc != ZJ_OK) {
+        fprintf(stderr, "%s: write: %s\n", tmp, strerror(-rc));
+        goto fail;
     }
     if (fsync(fd) != 0) {
         fprintf(stderr, "%s: fsync: %s\n", tmp, strerror(errno));
@@ -231,8 +232,6 @@ int main(int argc, char **argv)
         return 2;
     }
     int rc = 1;
-    uint8_t *img = NULL;
-    size_t img_len = 0;
     zj_builder_t *b = zj_builder_new(&bo);
     for (size_t i = 0; i < n_inputs; i++) {
         uint8_t origin[ZJ_DNS_MAX_NAME];
@@ -248,16 +247,16 @@ int main(int argc, char **argv)
         }
         (void)zj_builder_add_file(b, inputs[i].file, op);
     }
-    if (zj_builder_finish(b, &img, &img_len) != ZJ_OK) {
-        fprintf(stderr, "zonejet-compile: %u error(s), no image written\n", zj_builder_errors(b));
-        goto out;
-    }
-    if (!check && write_atomic(output, img, img_len) != 0) {
+    if (check) {
+        if (zj_builder_check(b) != ZJ_OK) {
+            fprintf(stderr, "zonejet-compile: %u error(s)\n", zj_builder_errors(b));
+            goto out;
+        }
+    } else if (write_atomic(output, b) != 0) {
         goto out;
     }
     rc = 0;
 out:
-    free(img);
     zj_builder_free(b);
     free(inputs);
     return rc;

@@ -15,10 +15,12 @@
  * Checklist: the layout written here is validated by src/zone/image.c; change both together. */
 #include "compile/emit.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <xxhash.h>
 
 #include "compile/parse.h"
@@ -924,10 +926,8 @@ static size_t align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
+static int build_all(zj_builder_t *b)
 {
-    *out = NULL;
-    *out_len = 0;
     if (b->n_errors > 0) {
         return ZJ_EZONE;
     }
@@ -966,7 +966,23 @@ int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
         index_put(b, zj_image_hash(b->seed, ZJ_IMG_NONE, b->names.p + a->name_off, a->name_len),
                   zi);
     }
-    /* sections */
+    return ZJ_OK;
+}
+
+/* The image as a list of pieces: header and section table, then each section after its
+ * alignment padding. Both outputs (a buffer, a file) walk the same list, so they cannot
+ * disagree. */
+typedef struct layout {
+    uint8_t head[256]; /* header + section table (7 sections: 216 bytes) */
+    struct iovec iov[2 + 2 * 8 + 1];
+    int n_iov;
+    size_t total;
+} layout_t;
+
+static const uint8_t zero_pad[ZJ_IMG_ALIGN];
+
+static void make_layout(const zj_builder_t *b, layout_t *l)
+{
     struct {
         uint32_t kind;
         uint32_t count;
@@ -983,45 +999,117 @@ int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
     };
     size_t ns = ZJ_ARRAY_SIZE(sec);
     size_t header_len = align8(sizeof(zj_img_header_d) + ns * sizeof(zj_img_section_d));
-    size_t total = header_len;
-    for (size_t i = 0; i < ns; i++) {
-        total = align8(total) + sec[i].len;
-    }
-    total = align8(total);
-    uint8_t *img = NULL;
-    if (posix_memalign((void **)&img, ZJ_IMG_ALIGN, total) != 0) {
-        fprintf(stderr, "zonejet: out of memory\n");
-        abort();
-    }
-    memset(img, 0, header_len); /* only header and padding need zeroing, not the payload */
-    zj_img_section_d *tab = (zj_img_section_d *)(void *)(img + sizeof(zj_img_header_d));
+    ZJ_VERIFY(header_len <= sizeof(l->head));
+    memset(l->head, 0, sizeof(l->head));
+    zj_img_section_d *tab = (zj_img_section_d *)(void *)(l->head + sizeof(zj_img_header_d));
+    l->n_iov = 0;
+    l->iov[l->n_iov++] = (struct iovec){.iov_base = l->head, .iov_len = header_len};
     size_t pos = header_len;
     for (size_t i = 0; i < ns; i++) {
-        memset(img + pos, 0, align8(pos) - pos);
-        pos = align8(pos);
+        size_t pad = align8(pos) - pos;
+        if (pad > 0) {
+            l->iov[l->n_iov++] = (struct iovec){.iov_base = (void *)zero_pad, .iov_len = pad};
+        }
+        pos += pad;
         tab[i].kind = sec[i].kind;
         tab[i].count = sec[i].count;
         tab[i].off = pos;
         tab[i].len = sec[i].len;
         if (sec[i].len > 0) {
-            memcpy(img + pos, sec[i].p, sec[i].len);
+            l->iov[l->n_iov++] =
+                (struct iovec){.iov_base = (void *)sec[i].p, .iov_len = sec[i].len};
         }
         pos += sec[i].len;
     }
-    memset(img + pos, 0, total - pos);
+    size_t pad = align8(pos) - pos;
+    if (pad > 0) {
+        l->iov[l->n_iov++] = (struct iovec){.iov_base = (void *)zero_pad, .iov_len = pad};
+    }
+    l->total = pos + pad;
     zj_img_header_d h;
     memset(&h, 0, sizeof(h));
     memcpy(h.magic, ZJ_IMG_MAGIC, sizeof(h.magic));
     h.version = ZJ_IMG_VERSION;
     h.endian = ZJ_IMG_ENDIAN;
-    h.file_len = total;
+    h.file_len = l->total;
     h.hash_seed = b->seed;
     h.n_sections = (uint32_t)ns;
     h.header_len = (uint32_t)header_len;
-    memcpy(img, &h, sizeof(h));
-    h.checksum = XXH3_64bits(img + ZJ_IMG_SUM_FROM, total - ZJ_IMG_SUM_FROM);
-    memcpy(img, &h, sizeof(h));
+    memcpy(l->head, &h, sizeof(h));
+    /* the checksum covers every byte after its own field, piece by piece */
+    XXH3_state_t *st = XXH3_createState();
+    ZJ_VERIFY(st != NULL);
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, l->head + ZJ_IMG_SUM_FROM, header_len - ZJ_IMG_SUM_FROM);
+    for (int i = 1; i < l->n_iov; i++) {
+        XXH3_64bits_update(st, l->iov[i].iov_base, l->iov[i].iov_len);
+    }
+    h.checksum = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    memcpy(l->head, &h, sizeof(h));
+}
+
+int zj_builder_check(zj_builder_t *b)
+{
+    return build_all(b);
+}
+
+int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    int rc = build_all(b);
+    if (rc != ZJ_OK) {
+        return rc;
+    }
+    layout_t l;
+    make_layout(b, &l);
+    uint8_t *img = NULL;
+    if (posix_memalign((void **)&img, ZJ_IMG_ALIGN, l.total) != 0) {
+        fprintf(stderr, "zonejet: out of memory\n");
+        abort();
+    }
+    size_t pos = 0;
+    for (int i = 0; i < l.n_iov; i++) {
+        memcpy(img + pos, l.iov[i].iov_base, l.iov[i].iov_len);
+        pos += l.iov[i].iov_len;
+    }
     *out = img;
-    *out_len = total;
+    *out_len = l.total;
+    return ZJ_OK;
+}
+
+int zj_builder_finish_fd(zj_builder_t *b, int fd, size_t *out_len)
+{
+    *out_len = 0;
+    int rc = build_all(b);
+    if (rc != ZJ_OK) {
+        return rc;
+    }
+    /* Written straight from the builder's arrays: no second copy of the image in memory. */
+    layout_t l;
+    make_layout(b, &l);
+    struct iovec *iov = l.iov;
+    int n = l.n_iov;
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        size_t left = (size_t)w;
+        while (n > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    *out_len = l.total;
     return ZJ_OK;
 }

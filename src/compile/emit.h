@@ -37,6 +37,14 @@ int zj_builder_add_text(zj_builder_t *b, const char *name, const char *text, siz
  *  reported (by this call or an earlier add), with nothing allocated. */
 int zj_builder_finish(zj_builder_t *b, uint8_t **out, size_t *out_len);
 
+/** The same checks as zj_builder_finish without laying out an image (--check). */
+int zj_builder_check(zj_builder_t *b);
+
+/** Check and write the image to fd (from the current position) without assembling it in
+ *  memory; *out_len receives its size. Returns 0, ZJ_EZONE, or a negative errno on a write
+ *  error. The caller owns fd (and fsyncs it). */
+int zj_builder_finish_fd(zj_builder_t *b, int fd, size_t *out_len);
+
 /** Errors and warnings reported so far. */
 unsigned zj_builder_errors(const zj_builder_t *b);
 unsigned zj_builder_warnings(const zj_builder_t *b);
