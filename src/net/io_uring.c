@@ -544,26 +544,7 @@ static void on_tcp_send(zj_worker_t *w, uint32_t idx, int res)
 
 static size_t take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit)
 {
-    uint64_t now_ms = zj_now_ms();
-    while (n < limit) {
-        zj_tcp_conn_t *c = zj_tcp_ready_pop(&w->tcp);
-        if (c == NULL) {
-            break;
-        }
-        if (zj_tcp_next(&w->tcp, c) != ZJ_TCP_NEXT_QUERY) {
-            conn_advance(w, c);
-            continue;
-        }
-        zj_msg_t *m = &msgs[n++];
-        m->tx = zj_tcp_take_query(&w->tcp, c, &m->rx, &m->rx_len, now_ms);
-        m->tx_cap = ZJ_DNS_MAX_MSG;
-        m->tx_len = 0;
-        m->src = (const struct sockaddr *)&c->peer.ss;
-        m->is_tcp = true;
-        m->ref = c->idx;
-        zj_stat_add(&w->stats.tcp_queries, 1);
-    }
-    return n;
+    return zj_worker_take_tcp(w, msgs, n, limit, conn_advance);
 }
 
 /* ---- UDP ---- */

@@ -109,3 +109,9 @@ void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out);
 
 /** Monotonic milliseconds. */
 uint64_t zj_now_ms(void);
+
+/** Move up to limit - n ready TCP queries into msgs (from index n); connections that have no
+ *  whole query go to the backend's advance (post a read or a send). Returns the new count.
+ *  Shared by both backends; worker thread only. */
+size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
+                          void (*advance)(zj_worker_t *, zj_tcp_conn_t *));
