@@ -833,8 +833,8 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
 {
     zone_in_t *in = &b->zones[zi];
     zone_ctx_t zc = {.b = b, .in = in, .zi = zi};
-    rec_t *r = b->recs + in->first_rec;
     size_t n = in->n_recs;
+    rec_t *r = n > 0 ? b->recs + in->first_rec : NULL; /* no arithmetic on an unset array */
     int origin_labels = zj_dname_labels(in->origin);
     char otext[1024];
     zj_dname_to_text(in->origin, otext, sizeof(otext));
@@ -866,7 +866,9 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
 
     /* 2. canonical order */
     sort_ctx = b;
-    qsort(r, n, sizeof(*r), cmp_rec);
+    if (n > 0) {
+        qsort(r, n, sizeof(*r), cmp_rec);
+    }
 
     /* 3. nodes and RRsets */
     zj_img_zone_d *oz = &b->ozones[zi];
