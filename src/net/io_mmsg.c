@@ -456,15 +456,7 @@ static void mmsg_send_batch(zj_worker_t *w, zj_msg_t *msgs, size_t n)
 
 static void mmsg_tick(zj_worker_t *w, uint64_t now_ms)
 {
-    zj_tcp_expiry_t why = ZJ_TCP_EXPIRED_IDLE;
-    zj_tcp_conn_t *c = NULL;
-    /* Bounded: each pass frees one connection, which leaves both timer lists. */
-    while ((c = zj_tcp_expired(&w->tcp, now_ms, &why)) != NULL) {
-        _Atomic uint64_t *counter =
-            why == ZJ_TCP_EXPIRED_MSG ? &w->stats.tcp_msg_timeouts : &w->stats.tcp_idle_closed;
-        zj_stat_add(counter, 1);
-        conn_close(w, c);
-    }
+    zj_worker_expire_tcp(w, now_ms, conn_close);
 }
 
 const zj_io_ops_t zj_io_mmsg_ops = {

@@ -208,3 +208,17 @@ size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit
     }
     return n;
 }
+
+void zj_worker_expire_tcp(zj_worker_t *w, uint64_t now_ms,
+                          void (*close_conn)(zj_worker_t *, zj_tcp_conn_t *))
+{
+    zj_tcp_expiry_t why = ZJ_TCP_EXPIRED_IDLE;
+    zj_tcp_conn_t *c = NULL;
+    /* Bounded: each pass closes one connection, which leaves both timer lists. */
+    while ((c = zj_tcp_expired(&w->tcp, now_ms, &why)) != NULL) {
+        _Atomic uint64_t *counter =
+            why == ZJ_TCP_EXPIRED_MSG ? &w->stats.tcp_msg_timeouts : &w->stats.tcp_idle_closed;
+        zj_stat_add(counter, 1);
+        close_conn(w, c);
+    }
+}

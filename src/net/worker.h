@@ -113,5 +113,10 @@ uint64_t zj_now_ms(void);
 /** Move up to limit - n ready TCP queries into msgs (from index n); connections that have no
  *  whole query go to the backend's advance (post a read or a send). Returns the new count.
  *  Shared by both backends; worker thread only. */
+/** Close the TCP connections whose idle or message deadline has passed, counting each kind.
+ *  Shared by both backends; worker thread only. */
+void zj_worker_expire_tcp(zj_worker_t *w, uint64_t now_ms,
+                          void (*close_conn)(zj_worker_t *, zj_tcp_conn_t *));
+
 size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
                           void (*advance)(zj_worker_t *, zj_tcp_conn_t *));
