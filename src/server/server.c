@@ -492,10 +492,8 @@ int zj_server_run(const zj_config_t *cfg)
     if (rc != ZJ_OK) {
         goto out;
     }
-    rc = start_workers(&s);
-    if (rc != ZJ_OK) {
-        goto out;
-    }
+    /* The control socket exists before any worker answers: a script that sees the server
+     * answer can use zonejet-ctl at once (connections wait in the backlog until serve()). */
     if (cfg->control_path != NULL) {
         s.control_fd = zj_control_open(cfg->control_path);
         if (s.control_fd < 0) {
@@ -503,6 +501,10 @@ int zj_server_run(const zj_config_t *cfg)
             goto out;
         }
         zj_log_info("control socket %s", cfg->control_path);
+    }
+    rc = start_workers(&s);
+    if (rc != ZJ_OK) {
+        goto out;
     }
     if (cfg->is_watch) {
         rc = zj_reload_watch_start(&s.reload);

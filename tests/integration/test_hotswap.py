@@ -149,6 +149,11 @@ def _swap_server(tmp_path, versions, name, extra=(), backend=None, image_args=No
     args += image_args if image_args is not None else ["--image", versions / "cur.img"]
     srv = start(tmp_path, args, name, backend)
     srv.ctl_path = ctl_path
+    # the server creates the socket before it answers; a short bounded wait keeps slow
+    # (sanitizer) builds from racing a filesystem that is late to show it
+    deadline = time.monotonic() + 5.0
+    while not ctl_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     return srv
 
 
