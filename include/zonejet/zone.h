@@ -100,6 +100,15 @@ void zj_zone_lookup(const zj_image_t *img, uint32_t zone, const zj_qname_t *q, u
  *  types are always accepted. The compiler and the image validator both apply it. */
 bool zj_rdata_layout_ok(uint16_t type, const uint8_t *rd, size_t rdlen);
 
+/** Types whose RDATA names a response compresses (RFC 3597 §4 allows it for the RFC 1035
+ *  types; these are the ones in use). The compiler stores those names in lower case and the
+ *  answer path compares them with memcmp: both sides call this one predicate. */
+static inline bool zj_rdata_names_compressed(uint16_t type)
+{
+    return type == ZJ_T_NS || type == ZJ_T_CNAME || type == ZJ_T_PTR || type == ZJ_T_MX ||
+           type == ZJ_T_SOA;
+}
+
 /** RRset of type at node, or ZJ_IMG_NONE. */
 uint32_t zj_node_find_rrset(const zj_image_t *img, uint32_t node, uint16_t type);
 

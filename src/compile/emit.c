@@ -553,9 +553,7 @@ static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, ui
 {
     size_t first = type == ZJ_T_MX ? 2 : 0;
     int names = type == ZJ_T_SOA ? 2 : 1;
-    if (!(type == ZJ_T_NS || type == ZJ_T_CNAME || type == ZJ_T_PTR || type == ZJ_T_MX ||
-          type == ZJ_T_SOA) ||
-        rdlen > cap || rdlen < first) {
+    if (!zj_rdata_names_compressed(type) || rdlen > cap || rdlen < first) {
         return false;
     }
     memcpy(out, rd, rdlen);

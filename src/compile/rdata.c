@@ -28,6 +28,7 @@
 #include "zonejet/err.h"
 #include "zonejet/wire.h"
 #include "compile/parse.h"
+#include "util/text.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Type mnemonics                                                                             */
@@ -368,20 +369,6 @@ const char *zj_rdata_name_error(const char *s, size_t len, const uint8_t *origin
         return "name longer than 255 bytes";
     }
     return "bad name";
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 static int b64val(char c)
@@ -733,7 +720,7 @@ static void f_hex(rd_in_t *c, bool is_required)
     for (; c->i < c->n && !c->is_failed; c->i++) {
         const zj_tok_t *t = &c->tok[c->i];
         for (uint32_t k = 0; k < t->len; k++) {
-            int v = hexval(t->p[k]);
+            int v = zj_hex_digit(t->p[k]);
             if (v < 0) {
                 rd_fail(c, "bad hex digit in '%.*s'", qlen(t), t->p);
                 return;
@@ -908,8 +895,8 @@ static void f_salt(rd_in_t *c)
         return;
     }
     for (uint32_t k = 0; k < t->len; k += 2) {
-        int hi = hexval(t->p[k]);
-        int lo = hexval(t->p[k + 1]);
+        int hi = zj_hex_digit(t->p[k]);
+        int lo = zj_hex_digit(t->p[k + 1]);
         if (hi < 0 || lo < 0) {
             rd_fail(c, "bad hex digit in '%.*s'", qlen(t), t->p);
             return;

@@ -196,14 +196,6 @@ static size_t write_name(resp_t *r, const uint8_t *name, size_t len)
     return need;
 }
 
-/* Types whose RDATA names may be compressed (RFC 3597 §4: the RFC 1035 types only; SRV, DNAME
- * and newer types are sent uncompressed). */
-static bool rdata_compressible(uint16_t type)
-{
-    return type == ZJ_T_NS || type == ZJ_T_CNAME || type == ZJ_T_PTR || type == ZJ_T_MX ||
-           type == ZJ_T_SOA;
-}
-
 /* RDATA of a compressible type, rewritten with compressed names. Returns false if it does
  * not fit. The image validated these RDATA layouts at open (names are whole). */
 static bool write_rdata_compressed(resp_t *r, uint16_t type, const uint8_t *rd, size_t rdlen)
@@ -242,7 +234,7 @@ static bool put_rrset(resp_t *r, const zj_image_t *img, uint32_t rrset, const ui
 {
     const zj_img_rrset_d *rs = &img->rrsets[rrset];
     const uint8_t *w = img->wire + rs->wire_off;
-    bool compress = rdata_compressible(rs->type);
+    bool compress = zj_rdata_names_compressed(rs->type);
     bool at_qname = lname_len == r->q->len && memcmp(lname, r->q->name, lname_len) == 0;
     size_t start = r->pos;
     uint8_t saved_comp = r->n_comp;
@@ -725,7 +717,9 @@ static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_quer
         zj_put16(out + pos + 9, 0);
         pos += 11;
     }
-    rs->stats.rcode[rcode < 6 ? rcode : 0] += rcode < 6;
+    if (rcode < 6) {
+        rs->stats.rcode[rcode]++;
+    }
     rs->stats.badvers += rcode == ZJ_RCODE_BADVERS;
     rs->stats.responses++;
     return pos;

@@ -19,6 +19,7 @@
 #include "zonejet/compiler.h"
 #include "zonejet/err.h"
 #include "dns/rrl.h"
+#include "util/text.h"
 
 /* Longest config-file line: a path (PATH_MAX) plus key and slack. Longer lines are an error
  * rather than being silently split. */
@@ -157,20 +158,6 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return ZJ_OK;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* --nsid: "0x" followed by an even number of hex digits, or any other string taken as bytes. */
 static int parse_nsid(const char *s, zj_config_t *cfg)
 {
@@ -183,8 +170,8 @@ static int parse_nsid(const char *s, zj_config_t *cfg)
             return ZJ_EINVAL;
         }
         for (size_t i = 0; i < hl; i += 2) {
-            int hi = hex_val(h[i]);
-            int lo = hex_val(h[i + 1]);
+            int hi = zj_hex_digit(h[i]);
+            int lo = zj_hex_digit(h[i + 1]);
             if (hi < 0 || lo < 0) {
                 return ZJ_EINVAL;
             }
