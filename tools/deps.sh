@@ -9,9 +9,12 @@ pkgs=(
     liburing-dev      # io_uring: the primary network backend
     libxxhash-dev     # XXH3: image checksum and the name-index hash
     libjemalloc-dev   # allocator for the compiler and control plane
+    libmaxminddb-dev  # reads GeoLite2/DB-IP databases for geolocation policies
+    libssl-dev        # TLS for HTTPS health checks
     libcmocka-dev     # unit tests
     libbenchmark-dev  # bench/ micro benchmarks
     python3-dnspython python3-pytest  # integration tests
+    libmaxmind-db-writer-perl         # writes the small .mmdb files the geo tests use
     knot nsd knot-dnsutils            # differential tests (knotd, nsd) and kdig
     dnsperf           # load benchmarks
 )

@@ -32,6 +32,27 @@ typedef struct zj_image {
     uint32_t slot_mask;
     const uint32_t *addl;
     uint32_t n_addl;
+    /* routing policies (all NULL/0 when the image has none) */
+    const zj_img_policy_d *policies;
+    uint32_t n_policies;
+    const zj_img_pset_d *psets;
+    uint32_t n_psets;
+    const zj_img_check_d *checks;
+    uint32_t n_checks;
+    const uint32_t *u32;
+    uint32_t n_u32;
+    const char *strs;
+    size_t strs_len;
+    const zj_img_table_d *tables;
+    uint32_t n_tables;
+    const zj_pmap4_d *pmap4;
+    uint32_t n_pmap4;
+    const zj_pmap6_d *pmap6;
+    uint32_t n_pmap6;
+    /* Health of the checks: health[i] points at check i's state byte (1 healthy, 0 not), written
+     * by the checker thread and read with a relaxed atomic load. Set by zj_health_attach before
+     * the image is published; NULL (images in tests and tools): every check is healthy. */
+    const uint8_t *const *health;
     int min_apex_labels; /* label counts of the shallowest and deepest zone apex: bounds the */
     int max_apex_labels; /* suffixes zj_image_find_zone has to try */
     char path[256];      /* for status and logs; "" for images built in memory */

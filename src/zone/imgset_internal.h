@@ -37,6 +37,9 @@ struct zj_imgset {
     size_t n_images;
     zj_imgsrc_t **srcs; /* n_images entries; NULL in sets made by zj_imgset_from_images */
     zj_imgdir_t dir;    /* what the answer path reads; rebuilt by zj_imgset_index */
+    const struct zj_geo *geo; /* geolocation database for geo policies and latency tables, or
+                               * NULL; owned by the server, which keeps it alive as long as any
+                               * set that points at it (src/policy/geo.h) */
 };
 
 static inline uint64_t zj_imgdir_hash(uint64_t seed, const uint8_t *lname, size_t len)
