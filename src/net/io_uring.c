@@ -734,9 +734,79 @@ static void tcp_answered(zj_worker_t *w, const zj_msg_t *m)
     conn_advance(w, c);
 }
 
+/* The --uring-send sendmmsg variant: the batch's UDP replies leave in one sendmmsg per socket,
+ * on this thread, instead of one sendmsg SQE each; the tx slots are free again at once. Same
+ * work for the kernel's UDP path, but no SQE, no send completion to reap, and no io_uring send
+ * machinery per reply (docs/performance.md compares the two). */
+static void flush_direct(zj_worker_t *w, int fd, struct mmsghdr *mm, const uint32_t *ids,
+                         unsigned k)
+{
+    uring_state_t *st = w->io_state;
+    unsigned done = 0;
+    while (done < k) {
+        int rc = sendmmsg(fd, mm + done, k - done, MSG_DONTWAIT);
+        if (rc <= 0) {
+            if (rc < 0 && errno == EINTR) {
+                continue;
+            }
+            /* a full socket buffer or an error: these replies are lost (UDP clients retry) */
+            zj_stat_add(&w->stats.udp_drops, k - done);
+            break;
+        }
+        zj_stat_add(&w->stats.udp_tx, (uint64_t)rc);
+        done += (unsigned)rc;
+    }
+    for (unsigned i = 0; i < k; i++) {
+        st->tx_free[st->n_tx_free++] = ids[i];
+    }
+}
+
+static void send_udp_direct(zj_worker_t *w, zj_msg_t *msgs, size_t n)
+{
+    uring_state_t *st = w->io_state;
+    struct mmsghdr mm[ZJ_BATCH];
+    uint32_t ids[ZJ_BATCH];
+    for (size_t sock = 0; sock < w->n_socks; sock++) {
+        unsigned k = 0;
+        for (size_t i = 0; i < n; i++) {
+            zj_msg_t *m = &msgs[i];
+            if (m->is_tcp || m->ref >> 16 != sock) {
+                continue;
+            }
+            uint32_t id = m->ref & 0xffffu;
+            tx_slot_t *s = &st->tx[id];
+            recycle_rx(st, s->rx_bid);
+            if (m->tx_len == 0) {
+                st->tx_free[st->n_tx_free++] = id;
+                continue;
+            }
+            s->iov.iov_base = s->buf;
+            s->iov.iov_len = m->tx_len;
+            mm[k].msg_hdr = s->mh;
+            mm[k].msg_len = 0;
+            ids[k++] = id;
+            if (k == ZJ_BATCH) {
+                flush_direct(w, w->udp_fds[sock], mm, ids, k);
+                k = 0;
+            }
+        }
+        flush_direct(w, w->udp_fds[sock], mm, ids, k);
+    }
+}
+
 static void uring_send_batch(zj_worker_t *w, zj_msg_t *msgs, size_t n)
 {
     uring_state_t *st = w->io_state;
+    if (w->is_uring_sendmmsg) {
+        for (size_t i = 0; i < n; i++) {
+            if (msgs[i].is_tcp) {
+                tcp_answered(w, &msgs[i]);
+            }
+        }
+        send_udp_direct(w, msgs, n);
+        flush_rx(st);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         zj_msg_t *m = &msgs[i];
         if (m->is_tcp) {
