@@ -4,6 +4,8 @@ a DNS client that keeps the raw bytes, raw packet builders, and the declarative 
 Everything talks to 127.0.0.1 only. Every wait is bounded (see the *_S constants).
 """
 
+import http.server
+import ipaddress
 import os
 import random
 import re
@@ -11,9 +13,11 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
+import dns.edns
 import dns.flags
 import dns.message
 import dns.name
@@ -529,6 +533,102 @@ def raw_records(wire):
 def ecs_option(family, source, scope, addr_bytes):
     """RFC 7871 §6 ECS option payload (code 8), raw: no validation."""
     return (8, struct.pack("!HBB", family, source, scope) + bytes(addr_bytes))
+
+
+def ecs(prefix):
+    """A dnspython ECS option for "ADDR/LEN" (host bits cleared, as RFC 7871 §6 requires)."""
+    net = ipaddress.ip_network(prefix, strict=False)
+    return dns.edns.ECSOption(str(net.network_address), net.prefixlen, 0)
+
+
+def ecs_reply(resp):
+    """The ECS option of a response as (family, source, scope, address text), or None."""
+    for o in resp.options if resp.edns >= 0 else ():
+        if int(o.otype) == 8:
+            return (o.family, o.srclen, o.scopelen, o.address)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# local endpoints (targets of health checks)
+
+
+class TcpEndpoint:
+    """A TCP listener on 127.0.0.1 that accepts connections and closes them. stop() closes the
+    listening socket (connections are refused from then on); start() listens on the same port
+    again."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self._sock = None
+        self._thread = None
+        self._stop = threading.Event()
+
+    def start(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        s.settimeout(0.05)
+        self._sock, self._stop = s, threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(s, self._stop), daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def _serve(s, stop):
+        while not stop.is_set():
+            try:
+                c, _ = s.accept()
+                c.close()
+            except OSError:
+                continue
+
+    def stop(self):
+        if self._sock is not None:
+            self._stop.set()
+            self._thread.join(5)
+            self._sock.close()
+            self._sock = None
+
+
+class HttpEndpoint:
+    """An HTTP/1.0 server on 127.0.0.1; routes maps a path to (status, body text) and may be
+    changed while it runs (a missing path is 404). close() stops it."""
+
+    def __init__(self, routes=None):
+        self.routes = dict(routes or {})
+        self.hits = {}
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server naming)
+                path = self.path.split("?", 1)[0]
+                endpoint.hits[path] = endpoint.hits.get(path, 0) + 1
+                status, body = endpoint.routes.get(path, (404, "not found"))
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_HEAD = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
 
 
 # --------------------------------------------------------------------------------------------
