@@ -593,8 +593,9 @@ class TcpEndpoint:
 
 
 class HttpEndpoint:
-    """An HTTP/1.0 server on 127.0.0.1; routes maps a path to (status, body text) and may be
-    changed while it runs (a missing path is 404). close() stops it."""
+    """An HTTP/1.1 server on 127.0.0.1 (one request per connection); routes maps a path to
+    (status, body text) and may be changed while it runs (a missing path is 404). close() stops
+    it."""
 
     def __init__(self, routes=None):
         self.routes = dict(routes or {})
@@ -602,6 +603,8 @@ class HttpEndpoint:
         endpoint = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self):  # noqa: N802 (the http.server naming)
                 path = self.path.split("?", 1)[0]
                 endpoint.hits[path] = endpoint.hits.get(path, 0) + 1
@@ -610,8 +613,10 @@ class HttpEndpoint:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = True
 
             do_HEAD = do_GET
 
