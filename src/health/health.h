@@ -6,8 +6,11 @@
  * zone, name and definition: an image reloaded with an unchanged check shares the old one's
  * state (no reset to healthy on reload); a changed check starts afresh.
  *
- * Threads: new/start/free/attach/detach/describe on the control thread; the checker thread is
- * internal. */
+ * Threads: new/start/stop/free/attach/detach/describe on the control thread; the checker thread
+ * is internal.
+ *
+ * Interface change: zj_health_stop was added so that a server can stop probing before it closes
+ * its images (and so detaches them), then free the registry. */
 #pragma once
 
 #include <stddef.h>
@@ -21,6 +24,10 @@ int zj_health_new(zj_health_t **out);
 
 /** Start the checker thread (once). */
 int zj_health_start(zj_health_t *h);
+
+/** Stop the checker thread (probes in flight are abandoned); states stay as they are. Safe to
+ *  call more than once and on a registry never started. */
+void zj_health_stop(zj_health_t *h);
 
 /** Stop the thread, free everything. Images still attached keep dangling pointers: detach or
  *  close them first. NULL is accepted. */
