@@ -21,8 +21,8 @@ typedef struct zj_prefix {
 /** Flatten n prefixes (any order, nesting allowed: the longest prefix wins) into two maps that
  *  each cover their whole address space. Two prefixes equal in family, address and length are
  *  ZJ_EINVAL. The arrays are malloc'ed (free() them); ZJ_ENOMEM. */
-int zj_pmap_build(const zj_prefix_t *p, size_t n, zj_pmap4_d **out4, size_t *n4,
-                  zj_pmap6_d **out6, size_t *n6);
+int zj_pmap_build(const zj_prefix_t *p, size_t n, zj_pmap4_d **out4, size_t *n4, zj_pmap6_d **out6,
+                  size_t *n6);
 
 /** Value of the piece holding addr (host order), or ZJ_IMG_NONE; *scope receives the length of
  *  the largest aligned block around addr that lies inside the piece (at least the piece's prefix
