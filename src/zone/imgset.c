@@ -10,8 +10,17 @@
  *
  * The stamp (inode, size, mtime, ctime, hashed) is taken before the files are read: if a file
  * is replaced between the stamp and the read, the next reload sees a changed stamp and reads it
- * again, which costs one extra read; the other order could miss an update. $INCLUDEd files are
- * not stamped (force a re-read with `zonejet-ctl reload PATH`).
+ * again, which costs one extra read; the other order could miss an update. The policy file
+ * beside each zone file (`<stem>.policy`, docs/policies.md) is stamped with it, present or not,
+ * so editing only a policy file recompiles its zones. $INCLUDEd files are not stamped (force a
+ * re-read with `zonejet-ctl reload PATH`).
+ *
+ * Health checks: a source's image is attached to the set's health registry as soon as it is
+ * opened, so img->health is in place before any set holding it is published, and detached when
+ * the last set holding the source releases it. A set is closed only once no worker can read it
+ * (reload.c closes the old set after zj_swap_synchronize; the server closes the last one after
+ * joining its workers), so no worker reads a state byte after its check is freed. An image
+ * reloaded with unchanged checks shares their states (health.h).
  *
  * Zone lookup goes through the set's directory (zj_imgdir_t, imgset_internal.h): one open-
  * addressing table of every apex of every image, built by zj_imgset_index after the last edit
@@ -33,6 +42,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -42,13 +52,15 @@
 #include <xxhash.h>
 
 #include "compile/emit.h"
+#include "health/health.h"
 #include "zone/imgset_internal.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
 
 struct zj_imgsrc {
     zj_image_t *img;
-    unsigned refs; /* sets holding this source; control thread only */
+    zj_health_t *health; /* registry img is attached to, or NULL */
+    unsigned refs;       /* sets holding this source; control thread only */
     zj_imgsrc_kind_t kind;
     char *path;     /* absolute */
     uint64_t stamp; /* files' identity when img was read (source_stamp) */
@@ -133,6 +145,33 @@ static uint64_t stamp_add(uint64_t h, const struct stat *st)
     return XXH3_64bits_withSeed(rec, sizeof(rec), h);
 }
 
+/* "<stem>.policy" beside a zone file: the name without its ".zone" or ".db" suffix (the whole
+ * name for other zone files), as the compiler looks it up (docs/policies.md). */
+static void policy_path(const char *zone_file, char *out, size_t cap)
+{
+    size_t n = strlen(zone_file);
+    if (n > 5 && strcmp(zone_file + n - 5, ".zone") == 0) {
+        n -= 5;
+    } else if (n > 3 && strcmp(zone_file + n - 3, ".db") == 0) {
+        n -= 3;
+    }
+    snprintf(out, cap, "%.*s.policy", (int)n, zone_file);
+}
+
+/* Fold a zone file's policy file into h: its identity, or a marker for "none", so that adding,
+ * editing or removing only the policy file changes the stamp. */
+static uint64_t stamp_policy(uint64_t h, const char *zone_file)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    policy_path(zone_file, path, sizeof(path));
+    if (stat(path, &st) == 0) {
+        return stamp_add(h, &st);
+    }
+    static const char none[] = "no policy file";
+    return XXH3_64bits_withSeed(none, sizeof(none), h);
+}
+
 /* Identity of the files a source reads (see the file head). */
 static int source_stamp(zj_imgsrc_kind_t kind, const char *path, uint64_t *stamp, FILE *diag)
 {
@@ -154,8 +193,11 @@ static int source_stamp(zj_imgsrc_kind_t kind, const char *path, uint64_t *stamp
                 h = stamp_add(h, &st);
             }
             h = XXH3_64bits_withSeed(names[i], strlen(names[i]), h);
+            h = stamp_policy(h, names[i]);
         }
         free_names(names, n);
+    } else if (kind == ZJ_IMGSRC_ZONES) {
+        h = stamp_policy(h, path);
     }
     *stamp = h;
     return ZJ_OK;
@@ -218,8 +260,9 @@ static int compile_zones(const char *path, FILE *diag, zj_image_t **out)
     return rc;
 }
 
-/* Open a source (stamp first, then read). */
-static int src_open(zj_imgsrc_kind_t kind, const char *path, FILE *diag, zj_imgsrc_t **out)
+/* Open a source (stamp first, then read), and attach its image's health checks to health. */
+static int src_open(zj_imgsrc_kind_t kind, const char *path, zj_health_t *health, FILE *diag,
+                    zj_imgsrc_t **out)
 {
     char err[512];
     zj_imgsrc_t *src = calloc(1, sizeof(*src));
@@ -238,6 +281,17 @@ static int src_open(zj_imgsrc_kind_t kind, const char *path, FILE *diag, zj_imgs
     } else if (rc == ZJ_OK) {
         rc = compile_zones(path, diag, &src->img);
     }
+    if (rc == ZJ_OK && health != NULL) {
+        rc = zj_health_attach(health, src->img);
+        if (rc == ZJ_OK) {
+            src->health = health;
+        } else if (rc != ZJ_ENOMEM) {
+            fprintf(out_of(diag), "%s: health checks: %s\n", path, zj_strerror(rc));
+        }
+        if (rc != ZJ_OK) {
+            zj_image_close(src->img);
+        }
+    }
     if (rc == ZJ_ENOMEM) {
         fprintf(out_of(diag), "%s: out of memory\n", path);
     }
@@ -255,6 +309,7 @@ static void src_release(zj_imgsrc_t *src)
     if (src == NULL || --src->refs > 0) {
         return;
     }
+    zj_health_detach(src->health, src->img);
     zj_image_close(src->img);
     free(src->path);
     free(src);
@@ -394,7 +449,7 @@ int zj_imgset_add(zj_imgset_t *set, zj_imgsrc_kind_t kind, const char *path, FIL
     zj_imgsrc_t *src = NULL;
     int rc = reserve_one(set);
     if (rc == ZJ_OK) {
-        rc = src_open(kind, path, diag, &src);
+        rc = src_open(kind, path, set->health, diag, &src);
     }
     if (rc == ZJ_OK) {
         dir_free(set);
@@ -412,6 +467,8 @@ int zj_imgset_open(const zj_imgset_spec_t *spec, FILE *diag, zj_imgset_t **out)
     if (set == NULL) {
         return ZJ_ENOMEM;
     }
+    set->health = spec->health;
+    set->geo = spec->geo;
     /* Every source is tried, so one start-up reports every broken file at once. */
     for (size_t i = 0; i < spec->n_images; i++) {
         int r = zj_imgset_add(set, ZJ_IMGSRC_IMAGE, spec->images[i], diag);
@@ -473,6 +530,8 @@ int zj_imgset_clone(const zj_imgset_t *base, zj_imgset_t **out)
         set->srcs[i]->refs++;
     }
     set->n_images = n;
+    set->health = base->health;
+    set->geo = base->geo;
     *out = set;
     return ZJ_OK;
 }
@@ -494,7 +553,7 @@ int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *
             return ZJ_OK;
         }
     }
-    int rc = src_open(old->kind, old->path, diag, &src);
+    int rc = src_open(old->kind, old->path, set->health, diag, &src);
     if (rc != ZJ_OK) {
         return rc;
     }
@@ -506,6 +565,16 @@ int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *
         *is_changed = true;
     }
     return ZJ_OK;
+}
+
+void zj_imgset_set_geo(zj_imgset_t *set, const struct zj_geo *geo)
+{
+    set->geo = geo;
+}
+
+const struct zj_geo *zj_imgset_geo(const zj_imgset_t *set)
+{
+    return set->geo;
 }
 
 void zj_imgset_remove(zj_imgset_t *set, size_t i)

@@ -20,6 +20,9 @@
 
 typedef struct zj_imgset zj_imgset_t;
 
+struct zj_health;
+struct zj_geo;
+
 typedef enum zj_imgsrc_kind {
     ZJ_IMGSRC_IMAGE = 0, /* a precompiled image file, mapped read-only */
     ZJ_IMGSRC_ZONES = 1, /* a zone file or directory, compiled in memory */
@@ -31,6 +34,12 @@ typedef struct zj_imgset_spec {
     const char *const *zone_paths; /* zone files, or directories of them (*.zone, *.db), each
                                     * compiled into one image */
     size_t n_zone_paths;
+    struct zj_health *health; /* every image of the set (and of its clones) is attached to this
+                               * health-check registry before the set can be published, and
+                               * detached when no set holds it any more; NULL: no health checks
+                               * run (every check reads as healthy) */
+    const struct zj_geo *geo; /* geolocation database the answer path uses, or NULL; the caller
+                               * keeps it alive as long as any set points at it */
 } zj_imgset_spec_t;
 
 /** Open every source of spec into a new set (images first, then zone paths, in order). Every
@@ -43,12 +52,14 @@ int zj_imgset_open(const zj_imgset_spec_t *spec, FILE *diag, zj_imgset_t **out);
  *  left. NULL is accepted. Only once no worker can read the set (zone/swap.h). */
 void zj_imgset_close(zj_imgset_t *set);
 
-/** A new, unpublished set with base's sources and images (shared, not reopened). The clone
- *  may be edited with the functions below until it is published. ZJ_ENOMEM. */
+/** A new, unpublished set with base's sources and images (shared, not reopened), its health
+ *  registry and its geolocation database. The clone may be edited with the functions below
+ *  until it is published. ZJ_ENOMEM. */
 int zj_imgset_clone(const zj_imgset_t *base, zj_imgset_t **out);
 
 /** Re-read source i of an unpublished set if force is set or its files changed (inode, size,
- *  mtime or ctime; for a directory, those of each zone file and of the directory). The new
+ *  mtime or ctime; for a directory, those of each zone file and of the directory; for zone
+ *  files, also those of the policy file beside each, `<stem>.policy`, or its absence). The new
  *  image is opened and validated first; on failure the set keeps its old image and the reason
  *  goes to diag. *is_changed (may be NULL) says whether the image was replaced. */
 int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *is_changed);
@@ -56,6 +67,13 @@ int zj_imgset_refresh(zj_imgset_t *set, size_t i, bool force, FILE *diag, bool *
 /** Append a source to an unpublished set (open + validate, or compile). path should be
  *  absolute (zj_imgset_abspath). Failure: reason to diag, the set is unchanged. */
 int zj_imgset_add(zj_imgset_t *set, zj_imgsrc_kind_t kind, const char *path, FILE *diag);
+
+/** Make an unpublished set answer with geo (NULL: none). The caller keeps geo alive as long as
+ *  any set points at it (a reload closes the old database after the old set). */
+void zj_imgset_set_geo(zj_imgset_t *set, const struct zj_geo *geo);
+
+/** The set's geolocation database, or NULL. */
+const struct zj_geo *zj_imgset_geo(const zj_imgset_t *set);
 
 /** Drop source i from an unpublished set (its image stays with the sets still holding it). */
 void zj_imgset_remove(zj_imgset_t *set, size_t i);

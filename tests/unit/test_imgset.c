@@ -226,6 +226,82 @@ static void test_imgset_zone_directory_is_restamped_per_file(void **state)
     zj_imgset_close(old);
 }
 
+/* Refresh source i of set (a clone, edited in place) and say whether it was re-read. */
+static bool refreshed(zj_imgset_t *set, size_t i)
+{
+    bool is_changed = false;
+    assert_int_equal(zj_imgset_refresh(set, i, false, NULL, &is_changed), ZJ_OK);
+    return is_changed;
+}
+
+static void test_imgset_policy_file_beside_a_zone_file_is_stamped(void **state)
+{
+    (void)state;
+    char pdir[128], zfile[160], pfile[160], dbfile[160], dbpolicy[160], text[512];
+    snprintf(pdir, sizeof(pdir), "%s/pol", dir);
+    assert_int_equal(mkdir(pdir, 0700), 0);
+    snprintf(zfile, sizeof(zfile), "%s/p.zone", dir);
+    snprintf(pfile, sizeof(pfile), "%s/p.policy", dir);
+    snprintf(dbfile, sizeof(dbfile), "%s/q.db", pdir);
+    snprintf(dbpolicy, sizeof(dbpolicy), "%s/q.policy", pdir);
+    zone_text(text, sizeof(text), "p.test.", 1);
+    write_file(zfile, text, strlen(text));
+    zone_text(text, sizeof(text), "q.test.", 1);
+    write_file(dbfile, text, strlen(text));
+    const char *zones[] = {zfile, pdir};
+    zj_imgset_spec_t spec = {.zone_paths = zones, .n_zone_paths = 2};
+    zj_imgset_t *set = NULL;
+    assert_int_equal(zj_imgset_open(&spec, NULL, &set), ZJ_OK);
+    assert_false(refreshed(set, 0));
+    assert_false(refreshed(set, 1));
+
+    /* A policy file appears, changes, disappears: each time only its own source is re-read. */
+    static const char v1[] = "# no policies yet\n";
+    static const char v2[] = "# still none, but the file changed\n";
+    write_file(pfile, v1, strlen(v1));
+    assert_true(refreshed(set, 0));
+    assert_false(refreshed(set, 0));
+    assert_false(refreshed(set, 1));
+    write_file(pfile, v2, strlen(v2));
+    assert_true(refreshed(set, 0));
+    assert_int_equal(unlink(pfile), 0);
+    assert_true(refreshed(set, 0));
+    assert_false(refreshed(set, 0));
+
+    /* In a directory, "q.db" has "q.policy". */
+    write_file(dbpolicy, v1, strlen(v1));
+    assert_true(refreshed(set, 1));
+    assert_false(refreshed(set, 1));
+    assert_false(refreshed(set, 0));
+    write_file(dbpolicy, v2, strlen(v2));
+    assert_true(refreshed(set, 1));
+    zj_imgset_close(set);
+}
+
+static void test_imgset_clone_keeps_health_and_geo(void **state)
+{
+    (void)state;
+    char a[128];
+    static const int fake_geo[2]; /* the set never looks inside: any address will do */
+    strcpy(a, make_image("g.img", "g.test.", 1));
+    const char *images[] = {a};
+    zj_imgset_spec_t spec = {
+        .images = images, .n_images = 1, .geo = (const struct zj_geo *)(const void *)&fake_geo[0]};
+    zj_imgset_t *set = NULL;
+    zj_imgset_t *clone = NULL;
+    assert_int_equal(zj_imgset_open(&spec, NULL, &set), ZJ_OK);
+    assert_ptr_equal(set->geo, &fake_geo[0]);
+    assert_ptr_equal(zj_imgset_geo(set), &fake_geo[0]);
+    assert_null(set->health);
+    assert_int_equal(zj_imgset_clone(set, &clone), ZJ_OK);
+    assert_ptr_equal(clone->geo, &fake_geo[0]);
+    zj_imgset_set_geo(clone, (const struct zj_geo *)(const void *)&fake_geo[1]);
+    assert_ptr_equal(zj_imgset_geo(clone), &fake_geo[1]);
+    assert_ptr_equal(zj_imgset_geo(set), &fake_geo[0]); /* the published set is untouched */
+    zj_imgset_close(clone);
+    zj_imgset_close(set);
+}
+
 /* ---- zone directory ----------------------------------------------------------------------- */
 
 /* Children z0000.test. .. z1999.test., one image each, plus their parent test. in its own. */
@@ -473,6 +549,8 @@ int main(void)
         cmocka_unit_test(test_imgset_failed_refresh_changes_nothing),
         cmocka_unit_test(test_imgset_add_remove_find_and_duplicates),
         cmocka_unit_test(test_imgset_zone_directory_is_restamped_per_file),
+        cmocka_unit_test(test_imgset_policy_file_beside_a_zone_file_is_stamped),
+        cmocka_unit_test(test_imgset_clone_keeps_health_and_geo),
         cmocka_unit_test(test_imgset_directory_finds_deepest_zone_among_many_images),
         cmocka_unit_test(test_imgset_edit_drops_directory_until_indexed),
         cmocka_unit_test(test_imgset_abspath_tidies_without_resolving),
