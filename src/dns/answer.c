@@ -12,14 +12,24 @@
  * that does not fit sets TC and ends the message (whole RRsets only, RFC 2181 §9); an
  * additional RRset that does not fit is left out, except glue a referral needs (RFC 9471).
  *
+ * Routing policies (docs/policies.md): wherever a looked-up RRset is written (exact and wildcard
+ * answers, CNAME steps, ANY, the A/AAAA of additional targets) a policy RRset is replaced by the
+ * record sets zj_policy_choose picks for the client, each an ordinary precompiled RRset. The
+ * client is the ECS address when the query has one, else the packet's source; the ECS option of
+ * the response carries the largest scope of a policy choice in the answer section (RFC 7871
+ * §7.2.1), and the random choices draw on the responder's own generator.
+ *
  * Nothing here allocates, locks, logs or makes a system call. */
 #include "dns/answer.h"
 
 #include <string.h>
 #include <time.h>
 
+#include <netinet/in.h>
+
 #include "dns/query.h"
 #include "dns/rrl.h"
+#include "policy/policy.h"
 #include "zonejet/dname.h"
 #include "zonejet/wire.h"
 #include "zonejet/zone.h"
@@ -58,6 +68,16 @@ typedef struct resp {
     int rrl_cls;
     const uint8_t *rrl_key;
     size_t rrl_key_len;
+    /* routing policies: who asks (worked out at the first policy RRset), the generator, and
+     * the largest ECS scope of a choice in the answer section */
+    const zj_query_t *qp;
+    const struct sockaddr *src;
+    const struct zj_geo *geo;
+    uint64_t *rng;
+    zj_client_t client;
+    bool has_client;
+    bool used_policy;
+    uint8_t scope;
 } resp_t;
 
 static void rrl_class(resp_t *r, int cls, const uint8_t *key, size_t len)
@@ -305,6 +325,72 @@ undo:
     return false;
 }
 
+/* The client a policy answers (docs/policies.md): the ECS address when the query carries one,
+ * else the packet's source, where an IPv4-mapped IPv6 source is the IPv4 client it stands for.
+ * RFC 7871 §7.1.2: a SOURCE PREFIX-LENGTH of 0 means the client's address must not be used; the
+ * query then carries no address to tailor on, so the packet's source (the resolver) is used as
+ * for a query without the option, and put_opt answers with scope 0 (§7.3.1: such an answer is
+ * cached for other /0 queries only). Worked out once per response, at the first policy RRset. */
+static const zj_client_t *policy_client(resp_t *r)
+{
+    zj_client_t *c = &r->client;
+    const zj_query_t *qp = r->qp;
+    if (r->has_client) {
+        return c;
+    }
+    r->has_client = true;
+    memset(c, 0, sizeof(*c));
+    if (qp->has_ecs && qp->ecs_source > 0) {
+        /* query.c admitted families 1 and 2 only, the address cut to the source prefix */
+        c->family = qp->ecs_family == 1 ? AF_INET : AF_INET6;
+        memcpy(c->addr, qp->ecs_addr, qp->ecs_addr_len);
+        c->source_len = qp->ecs_source;
+    } else if (r->src != NULL && r->src->sa_family == AF_INET) {
+        struct sockaddr_in s4;
+        memcpy(&s4, r->src, sizeof(s4));
+        c->family = AF_INET;
+        memcpy(c->addr, &s4.sin_addr, 4);
+        c->source_len = 32;
+    } else if (r->src != NULL && r->src->sa_family == AF_INET6) {
+        struct sockaddr_in6 s6;
+        memcpy(&s6, r->src, sizeof(s6));
+        if (IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr)) {
+            c->family = AF_INET;
+            memcpy(c->addr, s6.sin6_addr.s6_addr + 12, 4);
+            c->source_len = 32;
+        } else {
+            c->family = AF_INET6;
+            memcpy(c->addr, s6.sin6_addr.s6_addr, 16);
+            c->source_len = 128;
+        }
+    }
+    return c;
+}
+
+/* The record sets that answer for RRSETS entry rs: rs itself, or the sets its policy chooses
+ * for the client (0: none, NODATA). in_answer: the choice's ECS scope counts for the response
+ * (RFC 7871 §7.3.1: additional records are never tied to a network, so theirs does not). */
+static unsigned pick_sets(resp_t *r, const zj_image_t *img, uint32_t rs, bool in_answer,
+                          uint32_t out[ZJ_POLICY_MAX_ANSWER])
+{
+    const zj_img_rrset_d *d = &img->rrsets[rs];
+    if (!zj_rrset_is_policy(d)) {
+        out[0] = rs;
+        return 1;
+    }
+    if (d->wire_off >= img->n_policies) {
+        return 0; /* image validation rules this out; answer NODATA rather than read past */
+    }
+    zj_policy_env_t env = {.client = policy_client(r), .geo = r->geo, .rng = r->rng};
+    uint8_t scope = 0;
+    unsigned n = zj_policy_choose(img, d->wire_off, &env, out, &scope);
+    r->used_policy = true;
+    if (in_answer && scope > r->scope) {
+        r->scope = scope;
+    }
+    return n;
+}
+
 /* Answer/authority RRset: on overflow set TC (the message ends here). */
 static bool put_section(resp_t *r, uint16_t *count, const zj_image_t *img, uint32_t rrset,
                         const uint8_t *lname, size_t len, uint32_t ttl_override)
@@ -342,40 +428,54 @@ static void put_soa(resp_t *r, const zj_image_t *img, uint32_t zone)
     r->ns = (uint16_t)(r->ns + img->rrsets[z->soa_rrset].n_rr);
 }
 
-/* A and AAAA of the targets of an RRset into additional. With required (referral glue below
- * the cut, RFC 9471 §3), overflow sets TC; otherwise it silently leaves records out. */
-static void put_additional(resp_t *r, const zj_image_t *img, uint32_t rrset, uint32_t cut)
+/* A and AAAA of one additional target (a policy RRset: the sets chosen for the client). With
+ * required (referral glue below the cut, RFC 9471 §3), overflow sets TC; otherwise it silently
+ * leaves records out. */
+static void put_target(resp_t *r, const zj_image_t *img, uint32_t t, bool required)
 {
-    const zj_img_rrset_d *rs = &img->rrsets[rrset];
-    uint32_t seen[ADDL_MAX];
-    unsigned n_seen = 0;
-    for (uint16_t i = 0; i < rs->n_addl && n_seen < ADDL_MAX; i++) {
-        uint32_t t = img->addl[rs->addl_off + i];
-        bool dup = false;
-        for (unsigned k = 0; k < n_seen; k++) {
-            dup |= seen[k] == t;
-        }
-        if (dup) {
+    static const uint16_t types[2] = {ZJ_T_A, ZJ_T_AAAA};
+    const zj_img_node_d *tn = &img->nodes[t];
+    for (int k = 0; k < 2; k++) {
+        uint32_t ar = zj_node_find_rrset(img, t, types[k]);
+        if (ar == ZJ_IMG_NONE) {
             continue;
         }
-        seen[n_seen++] = t;
-        const zj_img_node_d *tn = &img->nodes[t];
-        bool required = false;
-        if (cut != ZJ_IMG_NONE) {
-            const zj_img_node_d *cn = &img->nodes[cut];
-            required = zj_dname_is_sub(img->names + tn->name_off, img->names + cn->name_off);
-        }
-        static const uint16_t types[2] = {ZJ_T_A, ZJ_T_AAAA};
-        for (int k = 0; k < 2; k++) {
-            uint32_t ar = zj_node_find_rrset(img, t, types[k]);
-            if (ar == ZJ_IMG_NONE) {
-                continue;
-            }
-            if (put_rrset(r, img, ar, img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
-                r->ar = (uint16_t)(r->ar + img->rrsets[ar].n_rr);
+        uint32_t sets[ZJ_POLICY_MAX_ANSWER];
+        unsigned n = pick_sets(r, img, ar, false, sets);
+        for (unsigned i = 0; i < n; i++) {
+            if (put_rrset(r, img, sets[i], img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
+                r->ar = (uint16_t)(r->ar + img->rrsets[sets[i]].n_rr);
             } else if (required) {
                 r->tc = true;
             }
+        }
+    }
+}
+
+/* A and AAAA of the targets of the RRsets rrsets[0, n) into additional, each target once. */
+static void put_additional(resp_t *r, const zj_image_t *img, const uint32_t *rrsets, unsigned n,
+                           uint32_t cut)
+{
+    uint32_t seen[ADDL_MAX];
+    unsigned n_seen = 0;
+    for (unsigned s = 0; s < n; s++) {
+        const zj_img_rrset_d *rs = &img->rrsets[rrsets[s]];
+        for (uint16_t i = 0; i < rs->n_addl && n_seen < ADDL_MAX; i++) {
+            uint32_t t = img->addl[rs->addl_off + i];
+            bool dup = false;
+            for (unsigned k = 0; k < n_seen; k++) {
+                dup |= seen[k] == t;
+            }
+            if (dup) {
+                continue;
+            }
+            seen[n_seen++] = t;
+            bool required = false;
+            if (cut != ZJ_IMG_NONE) {
+                const zj_img_node_d *cn = &img->nodes[cut];
+                required = zj_dname_is_sub(zj_node_name(img, t), img->names + cn->name_off);
+            }
+            put_target(r, img, t, required);
         }
     }
 }
@@ -389,8 +489,12 @@ static void answer_any(resp_t *r, const zj_image_t *img, uint32_t node, const ui
         if (img->rrsets[i].type == ZJ_T_RRSIG) {
             continue;
         }
-        put_section(r, &r->an, img, i, lname, len, TTL_KEEP);
-        if (!is_tcp) {
+        uint32_t sets[ZJ_POLICY_MAX_ANSWER];
+        unsigned k = pick_sets(r, img, i, true, sets);
+        for (unsigned j = 0; j < k; j++) {
+            put_section(r, &r->an, img, sets[j], lname, len, TTL_KEEP);
+        }
+        if (!is_tcp && k > 0) {
             break;
         }
     }
@@ -515,18 +619,29 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
             return ZJ_RCODE_SERVFAIL; /* unreachable with a validated image; never read past */
         }
         switch (lk.kind) {
-        case ZJ_LOOKUP_EXACT:
+        case ZJ_LOOKUP_EXACT: {
             if (lk.wildcard) {
                 rrl_class(r, ZJ_RRL_CLS_WILDCARD, zj_node_name(img, lk.node),
                           img->nodes[lk.node].name_len);
             } else {
                 rrl_class(r, ZJ_RRL_CLS_POSITIVE, q0->name, q0->len);
             }
-            put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP);
-            if (!r->tc && img->rrsets[lk.rrset].n_addl > 0) {
-                put_additional(r, img, lk.rrset, ZJ_IMG_NONE);
+            uint32_t sets[ZJ_POLICY_MAX_ANSWER];
+            unsigned n = pick_sets(r, img, lk.rrset, true, sets);
+            if (n == 0) {
+                /* a geo or cidr policy with no match and no default */
+                rrl_class(r, ZJ_RRL_CLS_NODATA, q0->name, q0->len);
+                put_soa(r, img, zone);
+                return ZJ_RCODE_NOERROR;
+            }
+            for (unsigned i = 0; i < n; i++) {
+                put_section(r, &r->an, img, sets[i], q->name, q->len, TTL_KEEP);
+            }
+            if (!r->tc) {
+                put_additional(r, img, sets, n, ZJ_IMG_NONE);
             }
             return ZJ_RCODE_NOERROR;
+        }
         case ZJ_LOOKUP_NODATA:
             rrl_class(r, ZJ_RRL_CLS_NODATA, q0->name, q0->len);
             put_soa(r, img, zone);
@@ -546,17 +661,25 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
             }
             put_node_rrset(r, &r->ns, img, lk.node, lk.rrset);
             if (!r->tc) {
-                put_additional(r, img, lk.rrset, lk.node);
+                put_additional(r, img, &lk.rrset, 1, lk.node);
             }
             return ZJ_RCODE_NOERROR;
         case ZJ_LOOKUP_CNAME: {
             if (chain_seen(visited, step, lk.node)) {
                 return ZJ_RCODE_NOERROR; /* loop: stop with what we have */
             }
-            if (!put_section(r, &r->an, img, lk.rrset, q->name, q->len, TTL_KEEP)) {
+            /* a CNAME policy: the chosen set's target drives the chain (a CNAME set holds one
+             * record, so only the first choice counts) */
+            uint32_t sets[ZJ_POLICY_MAX_ANSWER];
+            if (pick_sets(r, img, lk.rrset, true, sets) == 0) {
+                rrl_class(r, ZJ_RRL_CLS_NODATA, q0->name, q0->len);
+                put_soa(r, img, zone);
                 return ZJ_RCODE_NOERROR;
             }
-            const zj_img_rrset_d *rs = &img->rrsets[lk.rrset];
+            if (!put_section(r, &r->an, img, sets[0], q->name, q->len, TTL_KEEP)) {
+                return ZJ_RCODE_NOERROR;
+            }
+            const zj_img_rrset_d *rs = &img->rrsets[sets[0]];
             const uint8_t *target = img->wire + rs->wire_off + 12;
             size_t tlen = zj_be16(target - 2);
             zj_qname_init(&qbuf, target, tlen);
@@ -645,6 +768,16 @@ static int answer_chaos(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t 
     return ZJ_RCODE_NOERROR;
 }
 
+/* The ECS scope to answer with: that of the policy choices, capped at the family's width. */
+static uint8_t ecs_scope(const resp_t *r, const zj_query_t *qp)
+{
+    uint8_t max = qp->ecs_family == 1 ? 32 : 128;
+    if (qp->ecs_source == 0) {
+        return 0;
+    }
+    return r->scope < max ? r->scope : max;
+}
+
 /* Room our OPT needs: 11 bytes of RR, plus NSID and ECS options when we will send them. */
 static size_t opt_size(const zj_answer_cfg_t *cfg, const zj_query_t *qp)
 {
@@ -674,13 +807,15 @@ static void put_opt(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t *qp,
         o += 4u + cfg->nsid_len;
     }
     if (qp->has_ecs) {
-        /* RFC 7871 §7.2.1: echo family, source prefix and address; scope 0 = answer does not
-         * depend on the client's network */
+        /* RFC 7871 §7.2.1: echo family, source prefix and address; the scope is the longest
+         * prefix any policy choice in the answer depended on, 0 when none did (it may exceed the
+         * source prefix: the resolver should then ask with a longer one). Source prefix 0: the
+         * address was not used (policy_client), scope 0. */
         zj_put16(p + o, ZJ_EDNS_OPT_ECS);
         zj_put16(p + o + 2, (uint16_t)(4 + qp->ecs_addr_len));
         zj_put16(p + o + 4, qp->ecs_family);
         p[o + 6] = qp->ecs_source;
-        p[o + 7] = 0;
+        p[o + 7] = ecs_scope(r, qp);
         memcpy(p + o + 8, qp->ecs_addr, qp->ecs_addr_len);
         o += 8u + qp->ecs_addr_len;
     }
@@ -827,6 +962,13 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     r.comp_work = COMP_WORK_MAX;
     r.is_comp_exhausted = false;
     rrl_class(&r, ZJ_RRL_CLS_ERROR, NULL, 0);
+    r.qp = &qp;
+    r.src = src;
+    r.geo = set != NULL ? set->geo : NULL;
+    r.rng = rs->rng;
+    r.has_client = false;
+    r.used_policy = false;
+    r.scope = 0;
     memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
 
     bool aa = false;
@@ -858,6 +1000,7 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     rs->stats.responses++;
     rs->stats.truncated += r.tc;
     rs->stats.comp_work_exhausted += r.is_comp_exhausted;
+    rs->stats.policy += r.used_policy;
     if (rcode < 6) {
         rs->stats.rcode[rcode]++;
     }

@@ -38,13 +38,14 @@ typedef struct zj_answer_stats {
     uint64_t rrl_dropped;         /* responses withheld by rate limiting */
     uint64_t rrl_slipped;         /* responses sent truncated by rate limiting */
     uint64_t comp_work_exhausted; /* responses where a name hit the compression work bound */
+    uint64_t policy;              /* responses in which a routing policy chose record sets */
 } zj_answer_stats_t;
 
 /** One per worker: settings, counters and the responder's private scratch. */
 typedef struct zj_responder {
     const zj_answer_cfg_t *cfg;
     zj_answer_stats_t stats;
-    uint64_t rng[2];
+    uint64_t rng[2]; /* policy choices (src/util/rand.h); never both zero */
 } zj_responder_t;
 
 /** Defaults for the answer settings. */
