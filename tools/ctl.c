@@ -1,6 +1,6 @@
 /* zonejet-ctl: send one request to zonejetd's control socket and print the reply.
  *
- *     zonejet-ctl --control PATH status | stats
+ *     zonejet-ctl --control PATH status | stats | health
  *     zonejet-ctl --control PATH reload [IMAGE...]
  *     zonejet-ctl --control PATH add IMAGE...
  *     zonejet-ctl --control PATH remove IMAGE|ZONE...
@@ -28,10 +28,14 @@
 static const char usage_text[] =
     "usage: zonejet-ctl --control SOCKET_PATH COMMAND [ARG...]\n"
     "commands:\n"
-    "  status                 version, uptime, reload counters, every served image with its\n"
-    "                         checksum, every zone with its SOA serial, per-worker counters\n"
+    "  status                 version, uptime, reload counters, the geoip database, every\n"
+    "                         served image with its checksum, every zone with its SOA serial,\n"
+    "                         per-worker counters\n"
     "  stats                  counters summed over workers\n"
-    "  reload                 re-read every configured source whose files changed (as SIGHUP)\n"
+    "  health                 every health check: zone, name, kind, target, state, the streak\n"
+    "                         of equal results, the last result and how long ago\n"
+    "  reload                 re-read every configured source whose files changed, and the\n"
+    "                         geoip database if its file changed (as SIGHUP)\n"
     "  reload IMAGE...        re-read these images (or --zones paths); an IMAGE not served yet\n"
     "                         is added\n"
     "  add IMAGE...           serve more images (a directory or *.zone/*.db file is compiled\n"
@@ -64,7 +68,7 @@ static int send_all(int fd, const char *p, size_t len)
 
 static bool is_command(const char *cmd, size_t n_args)
 {
-    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0) {
+    if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 || strcmp(cmd, "health") == 0) {
         return n_args == 0;
     }
     if (strcmp(cmd, "reload") == 0) {

@@ -977,10 +977,14 @@ void zj_health_detach(zj_health_t *h, zj_image_t *img)
 static void describe_target(const hcheck_t *e, char *out, size_t cap)
 {
     if (e->kind == ZJ_CHECK_CALCULATED) {
-        size_t o = (size_t)snprintf(out, cap, "%u of", (unsigned)e->min_healthy);
+        /* "2 of (a,b,c)": a child's name never stands alone as a word on its parent's line. */
+        size_t o = (size_t)snprintf(out, cap, "%u of (", (unsigned)e->min_healthy);
         for (uint16_t c = 0; c < e->n_children && o < cap; c++) {
-            int n = snprintf(out + o, cap - o, "%s%s", c == 0 ? " " : ",", e->children[c]->name);
+            int n = snprintf(out + o, cap - o, "%s%s", c == 0 ? "" : ",", e->children[c]->name);
             o += n > 0 ? (size_t)n : 0;
+        }
+        if (o < cap) {
+            snprintf(out + o, cap - o, ")");
         }
         return;
     }

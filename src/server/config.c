@@ -49,6 +49,8 @@ typedef enum key_id {
     KEY_RRL_WINDOW,
     KEY_RRL_IPV4_PREFIX,
     KEY_RRL_IPV6_PREFIX,
+    KEY_GEOIP,
+    KEY_SEED,
 } key_id_t;
 
 typedef struct key_def {
@@ -82,6 +84,8 @@ static const key_def_t keys[] = {
     {"rrl-window", KEY_RRL_WINDOW, false},
     {"rrl-ipv4-prefix", KEY_RRL_IPV4_PREFIX, false},
     {"rrl-ipv6-prefix", KEY_RRL_IPV6_PREFIX, false},
+    {"geoip", KEY_GEOIP, false},
+    {"seed", KEY_SEED, false},
 };
 
 static const char usage_text[] =
@@ -92,7 +96,8 @@ static const char usage_text[] =
     "                [--identity STR] [--version-string STR] [--tcp-idle-ms N]\n"
     "                [--tcp-max-conns N] [--tcp-max-conns-per-ip N] [--tcp-msg-timeout-ms N]\n"
     "                [--tcp-max-inflight N] [--watch] [--rrl-rate N] [--rrl-slip N]\n"
-    "                [--rrl-window S] [--rrl-ipv4-prefix N] [--rrl-ipv6-prefix N] [--bench-echo]\n"
+    "                [--rrl-window S] [--rrl-ipv4-prefix N] [--rrl-ipv6-prefix N]\n"
+    "                [--geoip FILE] [--seed N] [--bench-echo]\n"
     "  ADDR:PORT is A.B.C.D:PORT or [IPV6]:PORT. With no arguments, serves the bundled zones\n"
     "  on " ZJ_CONFIG_DEFAULT_LISTEN ". The config file holds `key value` lines with the flag\n"
     "  names as keys; command-line flags override (or, for repeatable ones, add to) it.\n"
@@ -111,6 +116,12 @@ static const char usage_text[] =
     "                           (0 = off, the default); --rrl-slip N (2): every Nth limited\n"
     "                           response is sent truncated; --rrl-window S (15) seconds of\n"
     "                           history; --rrl-ipv4-prefix N (24), --rrl-ipv6-prefix N (56)\n"
+    "  --geoip FILE             MaxMind-format database (GeoLite2, DB-IP .mmdb) locating\n"
+    "                           clients for geo and latency policies; re-read by `reload`\n"
+    "                           when the file changed (default: none, geo policies answer\n"
+    "                           their default set)\n"
+    "  --seed N                 fixed base seed of the workers' random choices (weighted,\n"
+    "                           multivalue), for reproducible tests (default: random)\n"
     "  --bench-echo             benchmark floor, not for production: answer every query with\n"
     "                           itself (QR set) without looking at any zone\n";
 
@@ -155,6 +166,22 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
         return ZJ_EINVAL;
     }
     *out = v;
+    return ZJ_OK;
+}
+
+/* A decimal that fits 64 bits; no sign, no trailing junk. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (s[0] < '0' || s[0] > '9') {
+        return ZJ_EINVAL;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return ZJ_EINVAL;
+    }
+    *out = (uint64_t)v;
     return ZJ_OK;
 }
 
@@ -385,6 +412,15 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         rc = set_uint("rrl-ipv6-prefix", value, 0, 128, &v32, why, why_cap);
         cfg->rrl.ipv6_prefix = (uint8_t)v32;
         return rc;
+    case KEY_GEOIP:
+        return replace_str(&cfg->geoip_path, value);
+    case KEY_SEED:
+        if (parse_u64(value, &cfg->seed) != ZJ_OK) {
+            set_err(why, why_cap, "seed must be 0..18446744073709551615, not '%s'", value);
+            return ZJ_EINVAL;
+        }
+        cfg->has_seed = true;
+        return ZJ_OK;
     }
     set_err(why, why_cap, "unknown key");
     return ZJ_EINVAL;
@@ -677,5 +713,6 @@ void zj_config_fini(zj_config_t *cfg)
     free(cfg->nsid);
     free(cfg->identity);
     free(cfg->version_string);
+    free(cfg->geoip_path);
     set_defaults(cfg);
 }

@@ -27,6 +27,8 @@
  *     rrl-ipv4-prefix 24
  *     rrl-ipv6-prefix 56
  *     bench-echo no                  # benchmark floor only
+ *     geoip /var/lib/GeoIP/GeoLite2-City.mmdb   # geolocation database (MaxMind format)
+ *     seed 42                        # fixed base seed of the workers' random choices
  *
  * Flags on the command line are applied after the file: a single-valued flag overrides the
  * file's value, a repeatable one (listen, image, zones) adds to the file's list. With no listen
@@ -93,6 +95,10 @@ typedef struct zj_config {
     uint32_t tcp_max_inflight;     /* per connection: queries taken but not fully answered */
     zj_rrl_cfg_t rrl;              /* response rate limiting: rate (0 = off), slip, window_s,
                                     * ipv4_prefix, ipv6_prefix; checked with zj_rrl_cfg_check */
+    char *geoip_path;              /* --geoip: MaxMind-format database, or NULL (geo policies
+                                    * answer their default set) */
+    uint64_t seed;                 /* --seed: base seed of the workers' generators ... */
+    bool has_seed;                 /* ... when set; otherwise drawn from getrandom */
     bool is_watch;                 /* --watch: inotify on the image files' directories */
     bool is_bench_echo;            /* --bench-echo: answer each query with itself (QR set) */
     bool is_default_zones;         /* zones came from the bundled default, not from the user */

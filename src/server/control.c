@@ -21,6 +21,8 @@
 
 #include "zonejet/compiler.h"
 #include "zonejet/err.h"
+#include "health/health.h"
+#include "policy/geo.h"
 #include "server/reload.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -31,8 +33,8 @@
 #define CONTROL_CMD_CAP ((size_t)64 * 1024)
 /* Most arguments one request may carry. */
 #define CONTROL_MAX_ARGS 256
-/* Reply buffer: the image set description is a line per zone; 1 MiB holds ~10k zones, beyond
- * which the reply is cut (and says so). */
+/* Reply buffer: the image set description is a line per zone, the health list a line per
+ * check; 1 MiB holds ~10k zones or ~5k checks, beyond which the reply is cut. */
 #define CONTROL_REPLY_CAP ((size_t)1024 * 1024)
 /* A client must send its command within this time, or is dropped. */
 #define CONTROL_TIMEOUT_MS 1000
@@ -209,6 +211,12 @@ static void reply_status(const zj_control_view_t *v, reply_t *r)
             (unsigned long long)v->reload->n_ok, (unsigned long long)v->reload->n_failed,
             (unsigned long long)v->reload->last_ms,
             v->reload->last[0] != '\0' ? v->reload->last : "none");
+        if (v->reload->geo != NULL) {
+            put(r, "geoip %s networks %zu locations %zu\n", v->reload->geo_path,
+                zj_geo_networks(v->reload->geo), zj_geo_locations(v->reload->geo));
+        } else {
+            put(r, "geoip none\n");
+        }
     }
     const zj_imgset_t *set = zj_swap_current();
     if (set != NULL && r->len + 1 < r->cap) {
@@ -227,6 +235,17 @@ static void reply_status(const zj_control_view_t *v, reply_t *r)
                 (unsigned long long)io_get(&w->stats, &io_fields[f]));
         }
         put(r, "\n");
+    }
+}
+
+static void reply_health(const zj_control_view_t *v, reply_t *r)
+{
+    if (v->health == NULL) {
+        put(r, "no health checks\n");
+        return;
+    }
+    if (r->len + 1 < r->cap) {
+        r->len += zj_health_describe(v->health, r->p + r->len, r->cap - r->len);
     }
 }
 
@@ -295,6 +314,8 @@ size_t zj_control_reply(const zj_control_view_t *view, char *request, char *out,
         reply_status(view, &r);
     } else if (strcmp(cmd, "stats") == 0 && n == 0) {
         reply_stats(view, &r);
+    } else if (strcmp(cmd, "health") == 0 && n == 0) {
+        reply_health(view, &r);
     } else if (strcmp(cmd, "reload") == 0) {
         reply_change(view, &r, n == 0 ? ZJ_RELOAD_ALL : ZJ_RELOAD_PATHS, args, n);
     } else if (strcmp(cmd, "add") == 0 && n > 0) {
@@ -303,8 +324,8 @@ size_t zj_control_reply(const zj_control_view_t *view, char *request, char *out,
         reply_change(view, &r, ZJ_RELOAD_REMOVE, args, n);
     } else {
         put(&r,
-            "error: bad request '%.64s' (try status, stats, reload [PATH...], add PATH..., "
-            "remove PATH|ZONE...)\n",
+            "error: bad request '%.64s' (try status, stats, health, reload [PATH...], add "
+            "PATH..., remove PATH|ZONE...)\n",
             cmd);
     }
     return r.len;
@@ -320,6 +341,7 @@ static bool is_request_complete(const char *req, size_t len)
     }
     size_t first = (size_t)(nl - req);
     if ((first == 6 && memcmp(req, "status", 6) == 0) ||
+        (first == 6 && memcmp(req, "health", 6) == 0) ||
         (first == 5 && memcmp(req, "stats", 5) == 0)) {
         return true;
     }

@@ -3,13 +3,16 @@
  *
  * Protocol: the client sends the command on the first line and each argument on a line of its
  * own, and ends the request with an empty line or by shutting down its side (`status` and
- * `stats` also end at their first newline). The server writes the reply and closes. Replies are
- * text; a failure starts with "error: ", and the lines after it give the reasons.
+ * `stats` and `health` also end at their first newline). The server writes the reply and closes.
+ * Replies are text; a failure starts with "error: ", and the lines after it give the reasons.
  * Commands:
  *   status                 version, uptime, backend, reload counters and the last reload's
- *                          outcome, each source with its checksum and each zone with its SOA
+ *                          outcome, the geolocation database (path, networks, locations),
+ *                          each source with its checksum and each zone with its SOA
  *                          serial, one counter line per worker
  *   stats                  counters summed over workers, one `name value` per line
+ *   health                 one line per health check: zone, name, kind, target, state, the
+ *                          streak of equal results, the last result and how long ago
  *   reload                 re-read every source whose files changed (as SIGHUP does)
  *   reload PATH...         re-read these sources (by path), adding any not served yet
  *   add PATH...            serve new sources (an image file; a directory or *.zone / *.db file
@@ -27,6 +30,8 @@
 
 #include "net/worker.h"
 
+struct zj_health;
+
 /** What the control plane may look at; owned by the server, read on the server thread. */
 typedef struct zj_control_view {
     const zj_worker_t *workers;
@@ -34,6 +39,7 @@ typedef struct zj_control_view {
     const char *io_name;
     uint64_t start_ms;        /* zj_now_ms() at start */
     struct zj_reload *reload; /* reload state (server/reload.h); NULL: changes refused */
+    struct zj_health *health; /* health-check registry; NULL: `health` says there is none */
 } zj_control_view_t;
 
 /** Create the socket at path (replacing a stale socket file, refusing to replace anything

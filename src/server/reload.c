@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "zonejet/err.h"
+#include "policy/geo.h"
 #include "util/log.h"
 #include "zone/imgset.h"
 #include "zone/swap.h"
@@ -51,6 +52,7 @@ typedef struct change {
     unsigned added;
     unsigned removed;
     unsigned unchanged;
+    unsigned geo; /* 1: a new geolocation database goes out with the new set */
 } change_t;
 
 static uint64_t now_us(void)
@@ -74,6 +76,67 @@ static zj_imgsrc_kind_t kind_of(const char *path)
         return ZJ_IMGSRC_ZONES;
     }
     return ZJ_IMGSRC_IMAGE;
+}
+
+static int file_id(const char *path, zj_reload_file_id_t *id)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return -errno;
+    }
+    *id = (zj_reload_file_id_t){
+        .dev = (uint64_t)st.st_dev,
+        .ino = (uint64_t)st.st_ino,
+        .size = (uint64_t)st.st_size,
+        .mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec,
+    };
+    return ZJ_OK;
+}
+
+int zj_reload_geo_open(zj_reload_t *r, const char *path)
+{
+    char err[512];
+    zj_reload_file_id_t id;
+    int rc = file_id(path, &id);
+    if (rc != ZJ_OK) {
+        zj_log_err("geoip %s: %s", path, zj_strerror(rc));
+        return rc;
+    }
+    rc = zj_geo_open(path, &r->geo, err, sizeof(err));
+    if (rc != ZJ_OK) {
+        zj_log_err("geoip: %s", err); /* the reason names the file */
+        return rc;
+    }
+    r->geo_path = path;
+    r->geo_id = id;
+    zj_log_info("geoip %s: %zu networks, %zu locations", path, zj_geo_networks(r->geo),
+                zj_geo_locations(r->geo));
+    return ZJ_OK;
+}
+
+/* Re-read the geolocation database if its file changed; *out receives the new one (NULL: keep
+ * the current one). A file that cannot be read refuses the change. */
+static int refresh_geo(const zj_reload_t *r, FILE *diag, FILE *out, zj_geo_t **geo,
+                       zj_reload_file_id_t *id)
+{
+    char err[512];
+    *geo = NULL;
+    int rc = file_id(r->geo_path, id);
+    if (rc != ZJ_OK) {
+        fprintf(diag, "geoip %s: %s\n", r->geo_path, zj_strerror(rc));
+        return rc;
+    }
+    if (memcmp(id, &r->geo_id, sizeof(*id)) == 0) {
+        return ZJ_OK;
+    }
+    rc = zj_geo_open(r->geo_path, geo, err, sizeof(err));
+    if (rc != ZJ_OK) {
+        fprintf(diag, "geoip: %s\n", err);
+        return rc;
+    }
+    fprintf(out, "ok: geoip %s re-read: %zu networks, %zu locations\n", r->geo_path,
+            zj_geo_networks(*geo), zj_geo_locations(*geo));
+    return ZJ_OK;
 }
 
 static int apply_all(zj_imgset_t *draft, FILE *diag, FILE *out, change_t *ch)
@@ -196,6 +259,8 @@ int zj_reload_apply(zj_reload_t *r, zj_reload_op_t op, const char *const *args, 
     size_t ok_len = 0;
     zj_imgset_t *draft = NULL;
     change_t ch = {0};
+    zj_geo_t *new_geo = NULL;
+    zj_reload_file_id_t new_geo_id = {0};
     uint64_t t0 = now_us();
     uint64_t t_ready = 0, t_swapped = 0, t_done = 0;
 
@@ -207,32 +272,46 @@ int zj_reload_apply(zj_reload_t *r, zj_reload_op_t op, const char *const *args, 
     }
     if (rc == ZJ_OK && op == ZJ_RELOAD_ALL) {
         rc = apply_all(draft, diag, oks, &ch);
+        /* The database too (after the sources, so one reply names every problem). */
+        int g = r->geo_path != NULL ? refresh_geo(r, diag, oks, &new_geo, &new_geo_id) : ZJ_OK;
+        rc = rc == ZJ_OK ? g : rc;
+        if (new_geo != NULL) {
+            zj_imgset_set_geo(draft, new_geo);
+            ch.geo = 1;
+        }
     } else if (rc == ZJ_OK && op == ZJ_RELOAD_REMOVE) {
         rc = apply_remove(draft, args, n_args, diag, oks, &ch);
     } else if (rc == ZJ_OK) {
         rc = apply_paths(draft, op, args, n_args, diag, oks, &ch);
     }
-    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
+    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed + ch.geo > 0) {
         rc = zj_imgset_check(draft, diag);
     }
-    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
+    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed + ch.geo > 0) {
         rc = zj_imgset_index(draft); /* after the last edit: what the workers will look up in */
         if (rc != ZJ_OK) {
             fprintf(diag, "out of memory building the zone directory\n");
         }
     }
     t_ready = now_us();
-    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed > 0) {
+    if (rc == ZJ_OK && ch.replaced + ch.added + ch.removed + ch.geo > 0) {
         const zj_imgset_t *old = zj_swap_publish(draft);
         draft = NULL;
         zj_swap_synchronize();
         t_swapped = now_us();
         zj_imgset_close((zj_imgset_t *)old);
+        if (new_geo != NULL) { /* the old set was the last one pointing at the old database */
+            zj_geo_close(r->geo);
+            r->geo = new_geo;
+            r->geo_id = new_geo_id;
+            new_geo = NULL;
+        }
     } else {
         t_swapped = t_ready;
     }
     t_done = now_us();
     zj_imgset_close(draft); /* a refused or empty change: unmaps what it opened */
+    zj_geo_close(new_geo);  /* likewise: a database read for a refused change */
     if (diag != NULL) {
         fclose(diag);
     }
@@ -251,20 +330,23 @@ int zj_reload_apply(zj_reload_t *r, zj_reload_op_t op, const char *const *args, 
         const zj_imgset_t *cur = zj_swap_current();
         fputs(ok_text != NULL ? ok_text : "", out);
         fprintf(out,
-                "ok: %s: %u replaced, %u added, %u removed, %u unchanged; serving %zu zones from "
-                "%zu sources; open+validate %.3f ms, publish+quiesce %.3f ms, unmap %.3f ms\n",
+                "ok: %s: %u replaced, %u added, %u removed, %u unchanged%s; serving %zu zones "
+                "from %zu sources; open+validate %.3f ms, publish+quiesce %.3f ms, unmap %.3f "
+                "ms\n",
                 op_name(op), ch.replaced, ch.added, ch.removed, ch.unchanged,
-                zj_imgset_zone_count(cur), zj_imgset_count(cur), (double)(t_ready - t0) / 1e3,
+                ch.geo != 0 ? ", geoip re-read" : "", zj_imgset_zone_count(cur),
+                zj_imgset_count(cur), (double)(t_ready - t0) / 1e3,
                 (double)(t_swapped - t_ready) / 1e3, (double)(t_done - t_swapped) / 1e3);
         snprintf(r->last, sizeof(r->last),
                  "ok: %u replaced, %u added, %u removed in %.3f ms (open+validate %.3f ms)",
                  ch.replaced, ch.added, ch.removed, (double)(t_done - t0) / 1e3,
                  (double)(t_ready - t0) / 1e3);
-        zj_log_info("%s: %u replaced, %u added, %u removed, %u unchanged in %.3f ms "
+        zj_log_info("%s: %u replaced, %u added, %u removed, %u unchanged%s in %.3f ms "
                     "(open+validate %.3f ms, publish+quiesce %.3f ms, unmap %.3f ms)",
                     op_name(op), ch.replaced, ch.added, ch.removed, ch.unchanged,
-                    (double)(t_done - t0) / 1e3, (double)(t_ready - t0) / 1e3,
-                    (double)(t_swapped - t_ready) / 1e3, (double)(t_done - t_swapped) / 1e3);
+                    ch.geo != 0 ? ", geoip re-read" : "", (double)(t_done - t0) / 1e3,
+                    (double)(t_ready - t0) / 1e3, (double)(t_swapped - t_ready) / 1e3,
+                    (double)(t_done - t_swapped) / 1e3);
         if (r->watch != NULL && ch.added > 0) {
             sync_watches(r);
         }
@@ -428,6 +510,8 @@ void zj_reload_watch_handle(zj_reload_t *r)
 void zj_reload_fini(zj_reload_t *r)
 {
     zj_reload_watch_t *w = r->watch;
+    zj_geo_close(r->geo);
+    r->geo = NULL;
     if (w == NULL) {
         return;
     }

@@ -5,11 +5,15 @@
  * io_uring for --io auto), open every worker's sockets (all of them before any worker runs, so
  * a taken port fails start-up cleanly), publish the set, start the workers (each reports its
  * backend init before the next starts), open the control socket, then serve signals and
- * control clients on this thread until SIGTERM/SIGINT.
+ * control clients on this thread until SIGTERM/SIGINT. Before the set is opened: the
+ * geolocation database (--geoip) and the health-check registry, whose thread starts once the
+ * set's images are attached to it (so the first probes are spread over each interval).
  *
  * Stop: set the stop flag and signal the stop eventfd (every worker polls it), join the
- * workers, close the sockets, close the control socket, then close the image set: the set is
- * closed last because nothing can read it once the workers are joined. */
+ * workers, stop the health checker, close the sockets, close the control socket, then close the
+ * image set (which detaches its images from the registry), then free the registry and the
+ * geolocation database: the set is closed after the workers are joined because nothing can
+ * read it then, and the registry and database after the set because the set points at them. */
 #include "server/server.h"
 
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include "zonejet/err.h"
 #include "dns/answer.h"
 #include "dns/rrl.h"
+#include "health/health.h"
 #include "net/io.h"
 #include "net/sock.h"
 #include "net/worker.h"
@@ -68,8 +73,9 @@ typedef struct server {
     int control_fd;
     _Atomic bool stop;
     zj_answer_cfg_t acfg;
-    zj_rrl_t *rrl; /* NULL: response rate limiting off */
-    zj_reload_t reload;
+    zj_rrl_t *rrl;      /* NULL: response rate limiting off */
+    zj_reload_t reload; /* also holds the --geoip database */
+    zj_health_t *health;
 } server_t;
 
 static void fds_init(int *fds, size_t n)
@@ -159,6 +165,8 @@ static int open_set(server_t *s)
             .n_images = cfg->n_images,
             .zone_paths = (const char *const *)zones,
             .n_zone_paths = cfg->n_zones,
+            .health = s->health,
+            .geo = s->reload.geo,
         };
         rc = zj_imgset_open(&spec, diag, &s->set);
     }
@@ -318,10 +326,32 @@ static uint64_t base_seed(void)
     return seed;
 }
 
+/* The health-check registry, and the geolocation database when configured: both before the
+ * image set, which points at them. */
+static int open_policy_state(server_t *s)
+{
+    int rc = ZJ_OK;
+    if (s->cfg->geoip_path != NULL) {
+        rc = zj_reload_geo_open(&s->reload, s->cfg->geoip_path);
+        if (rc != ZJ_OK) {
+            return rc;
+        }
+    }
+    rc = zj_health_new(&s->health);
+    if (rc != ZJ_OK) {
+        zj_log_err("health checks: %s", zj_strerror(rc));
+    }
+    return rc;
+}
+
 static int start_workers(server_t *s)
 {
     char text[ZJ_ADDR_TEXT_CAP];
-    uint64_t seed = base_seed();
+    uint64_t seed = s->cfg->has_seed ? s->cfg->seed : base_seed();
+    if (s->cfg->has_seed) {
+        zj_log_info("--seed %llu: workers' random choices are reproducible",
+                    (unsigned long long)s->cfg->seed);
+    }
     for (unsigned i = 0; i < s->n_workers; i++) {
         zj_worker_t *w = &s->workers[i];
         w->id = i;
@@ -410,6 +440,7 @@ static void serve(server_t *s, uint64_t start_ms)
         .start_ms = start_ms,
     };
     view.reload = &s->reload;
+    view.health = s->health;
     /* A negative fd is ignored by poll: no control socket, or no --watch. */
     struct pollfd pfd[3] = {
         {.fd = s->sig_fd, .events = POLLIN},
@@ -458,8 +489,17 @@ int zj_server_run(const zj_config_t *cfg)
     if (rc != ZJ_OK) {
         goto out;
     }
+    rc = open_policy_state(&s);
+    if (rc != ZJ_OK) {
+        goto out;
+    }
     rc = open_set(&s);
     if (rc != ZJ_OK) {
+        goto out;
+    }
+    rc = zj_health_start(s.health);
+    if (rc != ZJ_OK) {
+        zj_log_err("health checks: cannot start their thread: %s", zj_strerror(rc));
         goto out;
     }
     rc = choose_io(&s);
@@ -526,12 +566,14 @@ int zj_server_run(const zj_config_t *cfg)
     serve(&s, start_ms);
 out:
     stop_workers(&s);
+    zj_health_stop(s.health);
     zj_control_close(s.control_fd, cfg->control_path);
     close_sockets(&s);
     if (is_swap_ready) {
         s.set = (zj_imgset_t *)zj_swap_fini();
     }
     zj_imgset_close(s.set);
+    zj_health_free(s.health);
     zj_reload_fini(&s.reload);
     zj_rrl_free(s.rrl);
 

@@ -325,6 +325,67 @@ static void test_config_limits_rrl_and_switches(void **state)
     assert_non_null(strstr(err, "yes or no"));
 }
 
+static void test_config_geoip_and_seed(void **state)
+{
+    (void)state;
+    zj_config_t cfg;
+    char *none[] = {"zonejetd", "--image", "/i.img"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(none), none, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_null(cfg.geoip_path);
+    assert_false(cfg.has_seed);
+    zj_config_fini(&cfg);
+
+    char *argv[] = {"zonejetd",
+                    "--image",
+                    "/i.img",
+                    "--geoip",
+                    "/g/city.mmdb",
+                    "--seed",
+                    "18446744073709551615"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(argv), argv, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_string_equal(cfg.geoip_path, "/g/city.mmdb");
+    assert_true(cfg.has_seed);
+    assert_true(cfg.seed == UINT64_MAX);
+    zj_config_fini(&cfg);
+    assert_null(cfg.geoip_path);
+    assert_false(cfg.has_seed);
+
+    /* The file's keys; a flag overrides them. Seed 0 is a seed, not "unset". */
+    const char *path = write_tmp("image /i.img\ngeoip /file/geo.mmdb\nseed 0\n");
+    char *fargv[] = {"zonejetd", "--config", (char *)path};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(fargv), fargv, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_string_equal(cfg.geoip_path, "/file/geo.mmdb");
+    assert_true(cfg.has_seed);
+    assert_true(cfg.seed == 0);
+    zj_config_fini(&cfg);
+    char *over[] = {"zonejetd", "--config", (char *)path, "--geoip=/flag.mmdb", "--seed=42"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(over), over, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_string_equal(cfg.geoip_path, "/flag.mmdb");
+    assert_true(cfg.seed == 42);
+    zj_config_fini(&cfg);
+    unlink(path);
+
+    char *bad[][3] = {
+        {"zonejetd", "--seed", "-1"},
+        {"zonejetd", "--seed", "18446744073709551616"},
+        {"zonejetd", "--seed", "12abc"},
+        {"zonejetd", "--geoip", ""},
+    };
+    for (size_t i = 0; i < ARGC(bad); i++) {
+        assert_int_equal(zj_config_parse(&cfg, 3, bad[i], err, sizeof(err)), ZJ_EINVAL);
+        assert_non_null(strstr(err, bad[i][1]));
+    }
+    path = write_tmp("image /i.img\nseed lots\n");
+    char *bargv[] = {"zonejetd", "--config", (char *)path};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(bargv), bargv, err, sizeof(err)), ZJ_EINVAL);
+    assert_non_null(strstr(err, ":2: seed must be"));
+    unlink(path);
+
+    /* --help lists both. */
+    assert_non_null(strstr(zj_config_usage(), "--geoip FILE"));
+    assert_non_null(strstr(zj_config_usage(), "--seed N"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_config_file_rejects_unknown_key_and_missing_value),
         cmocka_unit_test(test_config_missing_file_is_an_error),
         cmocka_unit_test(test_config_limits_rrl_and_switches),
+        cmocka_unit_test(test_config_geoip_and_seed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -543,7 +543,7 @@ static void test_health_calculated_follows_children(void **state)
     char text[4096];
     size_t len = zj_health_describe(h, text, sizeof(text));
     assert_int_equal(len, strlen(text));
-    assert_non_null(strstr(text, "example.test. two-of-three calculated 2 of a,b,c healthy"));
+    assert_non_null(strstr(text, "example.test. two-of-three calculated 2 of (a,b,c) healthy"));
     assert_non_null(strstr(text, "example.test. d tcp 127.0.0.1:"));
     assert_non_null(strstr(text, " disabled healthy streak 0 last none\n"));
 
