@@ -130,6 +130,16 @@ static inline bool zj_rdata_names_compressed(uint16_t type)
            type == ZJ_T_SOA;
 }
 
+/** Types a routing policy may answer (docs/policies.md): the compiler accepts only these in
+ *  policy files and the image validator only these as policy RRsets, so the answer path never
+ *  meets a policy where it needs a plain RRset (SOA, NS, DNAME). */
+static inline bool zj_policy_type_ok(uint16_t type)
+{
+    return type == ZJ_T_A || type == ZJ_T_AAAA || type == ZJ_T_CNAME || type == ZJ_T_MX ||
+           type == ZJ_T_TXT || type == ZJ_T_SRV || type == ZJ_T_PTR || type == ZJ_T_CAA ||
+           type == ZJ_T_NAPTR || type == ZJ_T_SPF;
+}
+
 /** RRset of type at node, or ZJ_IMG_NONE. */
 uint32_t zj_node_find_rrset(const zj_image_t *img, uint32_t node, uint16_t type);
 

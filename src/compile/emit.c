@@ -12,18 +12,30 @@
  * The node index is built while nodes are created, in the final slot format, so the table that
  * finds ENTs and cuts here is the table the server probes.
  *
+ * Policy files (docs/policies.md) are parsed and checked by compile/policy.c. Each policy (one
+ * per owner and type) enters its zone's build as one placeholder record, so it gets a node, empty
+ * non-terminals, wildcard flags and the CNAME and "same type in the zone file" checks like any
+ * record; the placeholder becomes a policy RRset (n_rr == 0). After the zone's nodes are done,
+ * its policies' record sets are written as ordinary RRSETS entries outside every node's range,
+ * and the policy sections are appended (policy.c). An image without policies gets none of those
+ * sections and is byte for byte what it was before policies existed.
+ *
  * Checklist: the layout written here is validated by src/zone/image.c; change both together. */
 #include "compile/emit.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "compile/parse.h"
+#include "compile/policy.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
 #include "zonejet/image.h"
@@ -51,6 +63,7 @@ typedef struct rec {
     uint16_t rdlen;
     uint16_t key_len;
     uint8_t owner_len;
+    uint8_t is_policy; /* placeholder of a policy: ttl is its index in the zone's policy file */
 } rec_t;
 
 typedef struct zone_in {
@@ -59,7 +72,16 @@ typedef struct zone_in {
     uint32_t first_rec;
     uint32_t n_recs;
     uint16_t file;
+    uint16_t pol_file;
+    zj_polfile_t *pol; /* the zone's policy file, or NULL */
 } zone_in_t;
+
+/* A policy RRset written by emit_rrset; its record sets and POLICIES entry follow when the
+ * zone's nodes are complete. Index in this list = index in POLICIES. */
+typedef struct pend {
+    uint32_t pol; /* in the zone's policy file */
+    uint32_t node;
+} pend_t;
 
 struct zj_builder {
     zj_build_opts_t opts;
@@ -72,6 +94,11 @@ struct zj_builder {
     char **files;
     size_t n_files;
     unsigned n_errors, n_warnings;
+    size_t n_placeholders; /* policies of every zone */
+    long last_zone;        /* zone of the last add_file/add_text, -1 if it failed */
+    zj_poltab_t pt;
+    pend_t *pend;
+    size_t n_pend, cap_pend;
     /* output under construction */
     zj_img_node_d *nodes;
     size_t n_nodes, cap_nodes;
@@ -185,6 +212,7 @@ zj_builder_t *zj_builder_new(const zj_build_opts_t *opts)
         b->opts.max_file_bytes = DEFAULT_MAX_FILE;
     }
     b->seed = b->opts.seed ? b->opts.seed : DEFAULT_SEED;
+    b->last_zone = -1;
     b->popts.diag = b->opts.diag;
     b->popts.max_errors = b->opts.max_errors;
     b->popts.max_file_bytes = b->opts.max_file_bytes;
@@ -201,7 +229,12 @@ void zj_builder_free(zj_builder_t *b)
     free(b->keys.p);
     free(b->rdata.p);
     free(b->recs);
+    for (size_t i = 0; i < b->n_zones; i++) {
+        zj_polfile_free(b->zones[i].pol);
+    }
     free(b->zones);
+    zj_poltab_fini(&b->pt);
+    free(b->pend);
     for (size_t i = 0; i < b->n_files; i++) {
         free(b->files[i]);
     }
@@ -248,6 +281,7 @@ static uint16_t intern_file(zj_builder_t *b, const char *name)
 
 static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out,
                               size_t cap);
+static int add_zone_file(zj_builder_t *b, const char *path, const uint8_t *origin);
 
 static int on_rr(void *ctx, const zj_rr_t *rr)
 {
@@ -294,6 +328,7 @@ static int add_common(zj_builder_t *b, const char *name, const char *text, size_
     po.origin = origin;
     uint32_t first = (uint32_t)b->n_recs;
     b->last_owner_len = 0;
+    b->last_zone = -1;
     int rc = text ? zj_parse_text(name, text, len, &po, on_rr, b, &res)
                   : zj_parse_file(name, &po, on_rr, b, &res);
     b->n_errors += res.n_errors;
@@ -314,14 +349,48 @@ static int add_common(zj_builder_t *b, const char *name, const char *text, size_
     }
     GROW(b->zones, b->n_zones, b->cap_zones);
     zone_in_t *z = &b->zones[b->n_zones++];
+    memset(z, 0, sizeof(*z));
     z->origin_len = zj_dname_lower(z->origin, res.origin);
     z->first_rec = first;
     z->n_recs = (uint32_t)(b->n_recs - first);
     z->file = intern_file(b, name);
+    b->last_zone = (long)(b->n_zones - 1);
     return ZJ_OK;
 }
 
+/* x/name.zone or x/name.db -> x/name.policy; false for other file names. */
+static bool policy_path(const char *zone_path, char *out, size_t cap)
+{
+    size_t n = strlen(zone_path);
+    size_t base;
+    if (n > 5 && strcmp(zone_path + n - 5, ".zone") == 0) {
+        base = n - 5;
+    } else if (n > 3 && strcmp(zone_path + n - 3, ".db") == 0) {
+        base = n - 3;
+    } else {
+        return false;
+    }
+    int w = snprintf(out, cap, "%.*s.policy", (int)base, zone_path);
+    return w > 0 && (size_t)w < cap;
+}
+
 int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin)
+{
+    int rc = add_zone_file(b, path, origin);
+    char pp[PATH_MAX];
+    struct stat st;
+    if (policy_path(path, pp, sizeof(pp)) && stat(pp, &st) == 0) {
+        if (rc != ZJ_OK) {
+            /* the zone's errors were reported first */
+            diag(b, intern_file(b, pp), 0, false, "not read: its zone file %s has errors", path);
+            return rc;
+        }
+        rc = zj_builder_add_policy_file(b, pp, NULL);
+    }
+    return rc;
+}
+
+static int add_zone_file(zj_builder_t *b, const char *path, const uint8_t *origin)
 {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
@@ -339,6 +408,112 @@ int zj_builder_add_text(zj_builder_t *b, const char *name, const char *text, siz
                         const uint8_t *origin)
 {
     return add_common(b, name, text, len, origin);
+}
+
+typedef struct pol_diag_ctx {
+    zj_builder_t *b;
+    uint16_t file;
+} pol_diag_ctx_t;
+
+static void on_pol_diag(void *ctx, unsigned line, const char *msg)
+{
+    pol_diag_ctx_t *c = ctx;
+    diag(c->b, c->file, line, false, "%s", msg);
+}
+
+int zj_builder_add_policy_text(zj_builder_t *b, const char *name, const char *text, size_t len,
+                               const uint8_t *origin)
+{
+    uint16_t file = intern_file(b, name);
+    long zi = -1;
+    char ot[1024];
+    if (origin == NULL) {
+        if (b->last_zone < 0) {
+            diag(b, file, 0, false, "not read: its zone file is missing or has errors");
+            return ZJ_EZONE;
+        }
+        zi = b->last_zone;
+    } else {
+        uint8_t low[ZJ_DNS_MAX_NAME];
+        size_t ol = zj_dname_lower(low, origin);
+        for (size_t i = 0; i < b->n_zones && zi < 0; i++) {
+            if (b->zones[i].origin_len == ol && memcmp(b->zones[i].origin, low, ol) == 0) {
+                zi = (long)i;
+            }
+        }
+        if (zi < 0) {
+            zj_dname_to_text(origin, ot, sizeof(ot));
+            diag(b, file, 0, false,
+                 "not read: no zone %s in this image (its zone file is missing or has errors)", ot);
+            return ZJ_EZONE;
+        }
+    }
+    zone_in_t *z = &b->zones[zi];
+    if (z->pol != NULL) {
+        zj_dname_to_text(z->origin, ot, sizeof(ot));
+        diag(b, file, 0, false, "zone %s already has a policy file (%s)", ot,
+             b->files[z->pol_file]);
+        return ZJ_EZONE;
+    }
+    if (len > b->opts.max_file_bytes) {
+        diag(b, file, 0, false, "%zu bytes, over the limit of %zu bytes", len,
+             b->opts.max_file_bytes);
+        return ZJ_EZONE;
+    }
+    pol_diag_ctx_t dc = {.b = b, .file = file};
+    zj_polfile_t *f = NULL;
+    if (zj_polfile_parse(text, len, z->origin, on_pol_diag, &dc, &f) != ZJ_OK) {
+        return ZJ_EZONE;
+    }
+    z->pol = f;
+    z->pol_file = file;
+    b->n_placeholders += f->n_pols;
+    return ZJ_OK;
+}
+
+int zj_builder_add_policy_file(zj_builder_t *b, const char *path, const uint8_t *origin)
+{
+    int rc = ZJ_OK;
+    char *text = NULL;
+    size_t got = 0;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        diag(b, intern_file(b, path), 0, false, "cannot open: %s", strerror(errno));
+        return ZJ_EZONE;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        diag(b, intern_file(b, path), 0, false, "not a regular file");
+        rc = ZJ_EZONE;
+        goto out;
+    }
+    if ((size_t)st.st_size > b->opts.max_file_bytes) {
+        diag(b, intern_file(b, path), 0, false, "%zu bytes, over the limit of %zu bytes",
+             (size_t)st.st_size, b->opts.max_file_bytes);
+        rc = ZJ_EZONE;
+        goto out;
+    }
+    text = xrealloc(NULL, (size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, text + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            diag(b, intern_file(b, path), 0, false, "cannot read: %s", strerror(errno));
+            rc = ZJ_EZONE;
+            goto out;
+        }
+        if (r == 0) {
+            break; /* the file shrank while we read it: read what is there */
+        }
+        got += (size_t)r;
+    }
+    rc = zj_builder_add_policy_text(b, path, text, got, origin);
+out:
+    free(text);
+    close(fd);
+    return rc;
 }
 
 /* ---- sorting ---------------------------------------------------------------------------- */
@@ -569,10 +744,52 @@ static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, ui
     return true;
 }
 
+/* A policy among records [i, j) (same owner and type): its RRset (n_rr == 0, wire_off the
+ * POLICIES index) on the current node. Returns false if there is no policy placeholder. */
+static bool emit_policy_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
+{
+    zj_builder_t *b = zc->b;
+    size_t pk = j;
+    for (size_t k = i; k < j && pk == j; k++) {
+        pk = r[k].is_policy ? k : j;
+    }
+    if (pk == j) {
+        return false;
+    }
+    if (j - i > 1) {
+        size_t zk = pk == i ? i + 1 : i;
+        char on[1024];
+        char tb[16];
+        zj_dname_to_text(b->owners.p + r[pk].owner_off, on, sizeof(on));
+        diag(b, r[pk].file, r[pk].line, false,
+             "%s %s also has records in the zone file (%s:%u): a name and type has records or "
+             "a policy, not both",
+             on, zj_rrtype_to_text(r[pk].type, tb, sizeof(tb)),
+             r[zk].file < b->n_files ? b->files[r[zk].file] : "?", r[zk].line);
+        return true;
+    }
+    GROW(b->pend, b->n_pend, b->cap_pend);
+    b->pend[b->n_pend] = (pend_t){.pol = r[pk].ttl, .node = (uint32_t)b->n_nodes - 1};
+    GROW(b->rrsets, b->n_rrsets, b->cap_rrsets);
+    zj_img_rrset_d *rs = &b->rrsets[b->n_rrsets++];
+    memset(rs, 0, sizeof(*rs));
+    rs->type = r[pk].type;
+    rs->wire_off = (uint32_t)b->n_pend++;
+    zj_img_node_d *n = &b->nodes[b->n_nodes - 1];
+    n->n_rrsets++;
+    if (rs->type == ZJ_T_CNAME) {
+        n->flags |= ZJ_NODE_CNAME;
+    }
+    return true;
+}
+
 /* Emit one RRset from sorted records [i, j) (same owner and type) on the current node. */
 static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
 {
     zj_builder_t *b = zc->b;
+    if (zc->in->pol != NULL && emit_policy_rrset(zc, r, i, j)) {
+        return;
+    }
     /* RFC 2181 §5.2: one TTL per RRset; use the first in file order, as BIND does */
     size_t first = i;
     for (size_t k = i + 1; k < j; k++) {
@@ -652,19 +869,26 @@ static void emit_rrset(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
 /* Names at a CNAME owner: only CNAME and DNSSEC types (RFC 1034 §3.6.2, RFC 4035 §2.5). */
 static void check_cname_node(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
 {
-    bool has_cname = false;
-    for (size_t k = i; k < j; k++) {
-        has_cname |= r[k].type == ZJ_T_CNAME;
+    size_t cn = j;
+    for (size_t k = i; k < j && cn == j; k++) {
+        cn = r[k].type == ZJ_T_CNAME ? k : j;
     }
-    if (!has_cname) {
+    if (cn == j) {
         return;
     }
     for (size_t k = i; k < j; k++) {
         uint16_t t = r[k].type;
         if (t != ZJ_T_CNAME && t != ZJ_T_RRSIG && t != ZJ_T_NSEC) {
-            char tb[16];
-            diag(zc->b, r[k].file, r[k].line, false, "%s record beside a CNAME at the same name",
-                 zj_rrtype_to_text(t, tb, sizeof(tb)));
+            char tbuf[16];
+            const char *tb = zj_rrtype_to_text(t, tbuf, sizeof(tbuf));
+            if (r[cn].is_policy && !r[k].is_policy) {
+                /* the policy file is the one to fix: say so at its line */
+                diag(zc->b, r[cn].file, r[cn].line, false, "CNAME policy beside %s records (%s:%u)",
+                     tb, r[k].file < zc->b->n_files ? zc->b->files[r[k].file] : "?", r[k].line);
+            } else {
+                diag(zc->b, r[k].file, r[k].line, false,
+                     "%s record beside a CNAME at the same name", tb);
+            }
         }
     }
 }
@@ -776,63 +1000,179 @@ static bool has_address(const zj_builder_t *b, uint32_t node)
     return false;
 }
 
-/* Additional-section targets of NS/MX/SRV RRsets that are names in this zone, and the glue
+/* Additional-section targets of one NS/MX/SRV RRset that are names in this zone, and the glue
  * check for in-zone name servers. */
-static void link_additional(zone_ctx_t *zc, uint32_t first, uint32_t last)
+static void link_rrset(zone_ctx_t *zc, uint32_t ri)
 {
     zj_builder_t *b = zc->b;
-    for (uint32_t id = first; id < last; id++) {
-        zj_img_node_d *n = &b->nodes[id];
-        for (uint32_t ri = n->rrset_first; ri < n->rrset_first + n->n_rrsets; ri++) {
-            zj_img_rrset_d *rs = &b->rrsets[ri];
-            int toff = target_offset(rs->type);
-            if (toff < 0) {
-                continue;
-            }
-            rs->addl_off = (uint32_t)b->n_addl;
-            const uint8_t *w = b->wire.p + rs->wire_off;
-            size_t pos = 0;
-            for (uint16_t k = 0; k < rs->n_rr; k++) {
-                uint16_t rdlen = zj_be16(w + pos + 10);
-                const uint8_t *rd = w + pos + 12;
-                pos += 12u + rdlen;
-                if ((int)rdlen <= toff) {
-                    continue;
-                }
-                int tl = zj_dname_len(rd + toff, (size_t)(rdlen - toff));
-                if (tl < 0) {
-                    continue;
-                }
-                uint8_t low[ZJ_DNS_MAX_NAME];
-                zj_dname_lower(low, rd + toff);
-                if (!zj_dname_is_sub(low, zc->in->origin)) {
-                    continue;
-                }
-                uint32_t t = index_find(b, zc->zi, low, (size_t)tl);
-                bool addr = t != ZJ_IMG_NONE && has_address(b, t);
-                if (rs->type == ZJ_T_NS && !addr) {
-                    /* RFC 1034 §4.2.1: a name server inside the zone needs glue */
-                    char tn[1024];
-                    zj_dname_to_text(low, tn, sizeof(tn));
-                    diag(b, zc->in->file, 0, true, "no address (glue) for in-zone name server %s",
-                         tn);
-                }
-                if (addr) {
-                    GROW(b->addl, b->n_addl, b->cap_addl);
-                    b->addl[b->n_addl++] = t;
-                    rs->n_addl++;
-                }
-            }
+    zj_img_rrset_d *rs = &b->rrsets[ri];
+    int toff = target_offset(rs->type);
+    if (toff < 0 || rs->n_rr == 0) {
+        return; /* n_rr == 0: a policy RRset, whose record sets are linked one by one */
+    }
+    rs->addl_off = (uint32_t)b->n_addl;
+    const uint8_t *w = b->wire.p + rs->wire_off;
+    size_t pos = 0;
+    for (uint16_t k = 0; k < rs->n_rr; k++) {
+        uint16_t rdlen = zj_be16(w + pos + 10);
+        const uint8_t *rd = w + pos + 12;
+        pos += 12u + rdlen;
+        if ((int)rdlen <= toff) {
+            continue;
+        }
+        int tl = zj_dname_len(rd + toff, (size_t)(rdlen - toff));
+        if (tl < 0) {
+            continue;
+        }
+        uint8_t low[ZJ_DNS_MAX_NAME];
+        zj_dname_lower(low, rd + toff);
+        if (!zj_dname_is_sub(low, zc->in->origin)) {
+            continue;
+        }
+        uint32_t t = index_find(b, zc->zi, low, (size_t)tl);
+        bool addr = t != ZJ_IMG_NONE && has_address(b, t);
+        if (rs->type == ZJ_T_NS && !addr) {
+            /* RFC 1034 §4.2.1: a name server inside the zone needs glue */
+            char tn[1024];
+            zj_dname_to_text(low, tn, sizeof(tn));
+            diag(b, zc->in->file, 0, true, "no address (glue) for in-zone name server %s", tn);
+        }
+        if (addr) {
+            GROW(b->addl, b->n_addl, b->cap_addl);
+            b->addl[b->n_addl++] = t;
+            rs->n_addl++;
         }
     }
 }
 
+static void link_additional(zone_ctx_t *zc, uint32_t first, uint32_t last)
+{
+    zj_builder_t *b = zc->b;
+    for (uint32_t id = first; id < last; id++) {
+        const zj_img_node_d *n = &b->nodes[id];
+        for (uint32_t ri = n->rrset_first; ri < n->rrset_first + n->n_rrsets; ri++) {
+            link_rrset(zc, ri);
+        }
+    }
+}
+
+/* One record set of a policy as an ordinary RRSETS entry (outside every node's range). */
+static void emit_policy_set(zone_ctx_t *zc, const zj_polfile_t *f, uint16_t type,
+                            const zj_pol_set_t *s)
+{
+    zj_builder_t *b = zc->b;
+    uint32_t off = (uint32_t)b->wire.len;
+    for (uint32_t k = s->first_rr; k < s->first_rr + s->n_rr; k++) {
+        const zj_pol_rr_t *rr = &f->rrs[k];
+        uint8_t hdr[12];
+        hdr[0] = 0xC0;
+        hdr[1] = 0x0C;
+        zj_put16(hdr + 2, type);
+        zj_put16(hdr + 4, ZJ_C_IN);
+        zj_put32(hdr + 6, s->ttl);
+        zj_put16(hdr + 10, rr->rdlen);
+        buf_add(&b->wire, hdr, sizeof(hdr));
+        buf_add(&b->wire, f->rdata + rr->rdata_off, rr->rdlen);
+    }
+    GROW(b->rrsets, b->n_rrsets, b->cap_rrsets);
+    uint32_t ri = (uint32_t)b->n_rrsets++;
+    zj_img_rrset_d *rs = &b->rrsets[ri];
+    memset(rs, 0, sizeof(*rs));
+    rs->type = type;
+    rs->n_rr = (uint16_t)s->n_rr;                 /* the parser keeps a set within 65535 bytes, */
+    rs->wire_len = (uint16_t)(b->wire.len - off); /* so both fit */
+    rs->wire_off = off;
+    rs->addl_off = (uint32_t)b->n_addl;
+    link_rrset(zc, ri);
+}
+
+/* The zone's policies once its nodes are complete: zone-cut checks, then the record sets and
+ * the policy sections. pend[first_pend, n_pend) are this zone's. */
+static void build_policies(zone_ctx_t *zc, size_t first_pend)
+{
+    zj_builder_t *b = zc->b;
+    zj_polfile_t *f = zc->in->pol;
+    if (f == NULL) {
+        return;
+    }
+    for (size_t i = first_pend; i < b->n_pend; i++) {
+        const zj_pol_policy_t *p = &f->pols[b->pend[i].pol];
+        const zj_img_node_d *n = &b->nodes[b->pend[i].node];
+        char on[1024];
+        zj_dname_to_text(p->owner, on, sizeof(on));
+        if (n->flags & ZJ_NODE_OCCLUDED) {
+            char cut[1024];
+            zj_dname_to_text(b->names.p + b->nodes[n->cut].name_off, cut, sizeof(cut));
+            diag(b, zc->in->pol_file, p->line, false,
+                 "%s is below the zone cut at %s: a policy there would be occluded", on, cut);
+        } else if (n->flags & ZJ_NODE_DELEG) {
+            diag(b, zc->in->pol_file, p->line, false,
+                 "%s is a delegation (zone cut): it cannot have a policy", on);
+        }
+    }
+    if (b->n_errors > 0) {
+        return; /* no image will be written */
+    }
+    if (zj_polfile_emit_tables(f, zc->zi, &b->pt) != ZJ_OK) {
+        diag(b, zc->in->pol_file, 0, false, "image limits exceeded (policy tables too large)");
+        return;
+    }
+    for (size_t i = first_pend; i < b->n_pend; i++) {
+        const zj_pol_policy_t *p = &f->pols[b->pend[i].pol];
+        uint32_t first_rrset = (uint32_t)b->n_rrsets;
+        for (uint32_t k = 0; k < p->n_sets; k++) {
+            emit_policy_set(zc, f, p->type, &f->sets[p->first_set + k]);
+        }
+        zj_polfile_emit_policy(f, b->pend[i].pol, zc->zi, b->pend[i].node, first_rrset, &b->pt);
+    }
+}
+
+static bool build_zone_recs(zone_ctx_t *zc, rec_t *r, size_t n);
+
+/* A zone with a policy file builds from a copy of its records plus one placeholder per policy
+ * (its records need not be the last in b->recs, so they cannot be appended in place). */
 static void build_zone(zj_builder_t *b, uint32_t zi)
 {
     zone_in_t *in = &b->zones[zi];
     zone_ctx_t zc = {.b = b, .in = in, .zi = zi};
     size_t n = in->n_recs;
     rec_t *r = n > 0 ? b->recs + in->first_rec : NULL; /* no arithmetic on an unset array */
+    rec_t *copy = NULL;
+    const zj_polfile_t *f = in->pol;
+    if (f != NULL && f->n_pols > 0) {
+        copy = xrealloc(NULL, (n + f->n_pols) * sizeof(*copy));
+        if (n > 0) {
+            memcpy(copy, r, n * sizeof(*copy));
+        }
+        for (size_t i = 0; i < f->n_pols; i++) {
+            const zj_pol_policy_t *p = &f->pols[i];
+            rec_t *x = &copy[n++];
+            memset(x, 0, sizeof(*x));
+            x->seq = (uint32_t)(b->n_recs + i); /* after every record of the files */
+            x->owner_off = buf_add(&b->owners, p->owner, p->owner_len);
+            x->owner_len = p->owner_len;
+            x->type = p->type;
+            x->ttl = (uint32_t)i;
+            x->line = p->line;
+            x->file = in->pol_file;
+            x->is_policy = 1;
+        }
+        r = copy;
+    }
+    size_t first_pend = b->n_pend;
+    if (build_zone_recs(&zc, r, n)) {
+        build_policies(&zc, first_pend);
+    }
+    free(copy);
+}
+
+/* Returns false when the zone could not be laid out (no apex, no SOA). */
+static bool build_zone_recs(zone_ctx_t *zcp, rec_t *r, size_t n)
+{
+    zone_ctx_t zc = *zcp;
+    zj_builder_t *b = zc.b;
+    zone_in_t *in = zc.in;
+    uint32_t zi = zc.zi;
     int origin_labels = zj_dname_labels(in->origin);
     char otext[1024];
     zj_dname_to_text(in->origin, otext, sizeof(otext));
@@ -876,7 +1216,7 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
     build_nodes(&zc, r, n);
     if (oz->apex_node == ZJ_IMG_NONE) {
         diag(b, in->file, 1, false, "no SOA record at the zone apex %s", otext);
-        return;
+        return false;
     }
     uint32_t last_real = (uint32_t)b->n_nodes;
     add_ents(&zc, oz->first_node, last_real);
@@ -898,7 +1238,7 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
     }
     if (oz->soa_rrset == ZJ_IMG_NONE) {
         diag(b, in->file, 1, false, "no SOA record at the zone apex %s", otext);
-        return;
+        return false;
     }
     if (!has_ns) {
         diag(b, zc.soa_file, zc.soa_line, false, "no NS records at the zone apex %s", otext);
@@ -911,12 +1251,13 @@ static void build_zone(zj_builder_t *b, uint32_t zi)
     int c = a < 0 ? a : zj_dname_len(rd + a, (size_t)(rdlen - a));
     if (a < 0 || c < 0 || (size_t)(a + c + 20) != rdlen) {
         diag(b, zc.soa_file, zc.soa_line, false, "malformed SOA rdata");
-        return;
+        return false;
     }
     uint32_t soa_ttl = zj_be32(rd - 6);
     uint32_t minimum = zj_be32(rd + a + c + 16);
     oz->serial = zj_be32(rd + a + c);
     oz->neg_ttl = soa_ttl < minimum ? soa_ttl : minimum; /* RFC 2308 §5 */
+    return true;
 }
 
 /* ---- layout ----------------------------------------------------------------------------- */
@@ -948,11 +1289,13 @@ static int build_all(zj_builder_t *b)
     b->ozones = xrealloc(NULL, b->n_zones * sizeof(*b->ozones));
     memset(b->ozones, 0, b->n_zones * sizeof(*b->ozones));
     /* upper bounds known now: a node and an RRset per record at most (ENTs aside) */
-    RESERVE(b->nodes, b->n_nodes, b->cap_nodes, b->n_recs + b->n_recs / 4 + 16);
-    RESERVE(b->rrsets, b->n_rrsets, b->cap_rrsets, b->n_recs + 16);
+    /* policies: one node and RRset each (plus their sets, which grow the arrays as needed) */
+    size_t n_in = b->n_recs + b->n_placeholders;
+    RESERVE(b->nodes, b->n_nodes, b->cap_nodes, n_in + n_in / 4 + 16);
+    RESERVE(b->rrsets, b->n_rrsets, b->cap_rrsets, n_in + 16);
     buf_reserve(&b->names, b->owners.len + b->owners.len / 4 + 256);
     buf_reserve(&b->wire, b->rdata.len + 12 * b->n_recs + 256);
-    index_reserve(b, b->n_recs + b->n_zones);
+    index_reserve(b, n_in + b->n_zones);
     for (uint32_t zi = 0; zi < b->n_zones; zi++) {
         b->cur_zone = zi;
         build_zone(b, zi);
@@ -973,8 +1316,8 @@ static int build_all(zj_builder_t *b)
  * alignment padding. Both outputs (a buffer, a file) walk the same list, so they cannot
  * disagree. */
 typedef struct layout {
-    uint8_t head[256]; /* header + section table (7 sections: 216 bytes) */
-    struct iovec iov[2 + 2 * 8 + 1];
+    uint8_t head[512]; /* header + section table (15 sections: 408 bytes) */
+    struct iovec iov[2 + 2 * 15 + 1];
     int n_iov;
     size_t total;
 } layout_t;
@@ -983,6 +1326,7 @@ static const uint8_t zero_pad[ZJ_IMG_ALIGN];
 
 static void make_layout(const zj_builder_t *b, layout_t *l)
 {
+    const zj_poltab_t *t = &b->pt;
     struct {
         uint32_t kind;
         uint32_t count;
@@ -996,8 +1340,17 @@ static void make_layout(const zj_builder_t *b, layout_t *l)
         {ZJ_SEC_WIRE, (uint32_t)b->wire.len, b->wire.p, b->wire.len},
         {ZJ_SEC_INDEX, (uint32_t)b->n_slots, b->slots, b->n_slots * sizeof(zj_img_slot_d)},
         {ZJ_SEC_ADDL, (uint32_t)b->n_addl, b->addl, b->n_addl * sizeof(uint32_t)},
+        /* only in images with policy files: */
+        {ZJ_SEC_POLICIES, (uint32_t)t->n_pol, t->pol, t->n_pol * sizeof(zj_img_policy_d)},
+        {ZJ_SEC_PSETS, (uint32_t)t->n_pset, t->pset, t->n_pset * sizeof(zj_img_pset_d)},
+        {ZJ_SEC_CHECKS, (uint32_t)t->n_chk, t->chk, t->n_chk * sizeof(zj_img_check_d)},
+        {ZJ_SEC_U32, (uint32_t)t->n_u32, t->u32, t->n_u32 * sizeof(uint32_t)},
+        {ZJ_SEC_STRS, (uint32_t)t->strs_len, t->strs, t->strs_len},
+        {ZJ_SEC_TABLES, (uint32_t)t->n_tab, t->tab, t->n_tab * sizeof(zj_img_table_d)},
+        {ZJ_SEC_PMAP4, (uint32_t)t->n_p4, t->p4, t->n_p4 * sizeof(zj_pmap4_d)},
+        {ZJ_SEC_PMAP6, (uint32_t)t->n_p6, t->p6, t->n_p6 * sizeof(zj_pmap6_d)},
     };
-    size_t ns = ZJ_ARRAY_SIZE(sec);
+    size_t ns = zj_poltab_used(t) ? ZJ_ARRAY_SIZE(sec) : 7;
     size_t header_len = align8(sizeof(zj_img_header_d) + ns * sizeof(zj_img_section_d));
     ZJ_VERIFY(header_len <= sizeof(l->head));
     memset(l->head, 0, sizeof(l->head));

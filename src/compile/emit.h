@@ -25,12 +25,27 @@ zj_builder_t *zj_builder_new(const zj_build_opts_t *opts);
 void zj_builder_free(zj_builder_t *b);
 
 /** Parse one zone file into the builder; origin (wire) may be NULL (then $ORIGIN or the SOA
- *  owner). Errors are reported as "file:line: reason". Returns 0 or ZJ_EZONE. */
+ *  owner). Errors are reported as "file:line: reason". Returns 0 or ZJ_EZONE.
+ *  For x/name.zone or x/name.db, the policy file x/name.policy (docs/policies.md) is read too
+ *  when it exists (zj_builder_add_policy_file); if the zone file failed, the policy file is
+ *  reported as not read, after the zone's errors. */
 int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin);
 
 /** The same for zone text in memory (tests, fuzzing); name is used in diagnostics. */
 int zj_builder_add_text(zj_builder_t *b, const char *name, const char *text, size_t len,
                         const uint8_t *origin);
+
+/** Parse policy file text (docs/policies.md) for the zone whose origin (wire, any case) is
+ *  given, or with origin NULL for the zone of the last zj_builder_add_file/add_text call. name
+ *  is used in diagnostics ("name:line: reason"). A zone has at most one policy file. Errors:
+ *  ZJ_EZONE (no such zone, or the last zone file failed; a second policy file for a zone;
+ *  anything wrong in the text). The checks that need the zone's names (a policy beside records
+ *  of its type, beside a CNAME, at or below a zone cut) run in zj_builder_finish. */
+int zj_builder_add_policy_text(zj_builder_t *b, const char *name, const char *text, size_t len,
+                               const uint8_t *origin);
+
+/** The same for a file (read whole; at most the max_file_bytes option). */
+int zj_builder_add_policy_file(zj_builder_t *b, const char *path, const uint8_t *origin);
 
 /** Check every zone and lay out the image. On success *out is a malloc'd, 8-byte aligned
  *  buffer of *out_len bytes owned by the caller. Returns 0, or ZJ_EZONE if any error was

@@ -8,11 +8,16 @@
  * The index is open addressing with linear probing over (zone, lower-case name) keys hashed with
  * XXH3-64 and the image's seed. The slot holds the high 32 bits of the hash as a tag, so a probe
  * compares names only when the tags agree. The compiler keeps the load factor at most 3/4, so an
- * expected lookup touches one or two slots. */
+ * expected lookup touches one or two slots.
+ *
+ * Policy sections (optional): every index, range and string of POLICIES, PSETS, CHECKS, TABLES
+ * and the prefix maps is checked here too, so zj_policy_choose and the health checker index
+ * them without checks. */
 #include "zonejet/zone.h"
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,7 @@
 
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
+#include "policy/pmap.h"
 
 static int fail(char *err, size_t errcap, int rc, const char *fmt, ...) ZJ_PRINTF(4, 5);
 
@@ -143,6 +149,252 @@ static int check_rrset_wire(const zj_image_t *img, const zj_img_rrset_d *rs)
     return i == end ? 0 : -1;
 }
 
+/* A string offset into STRS; STRS ends in NUL (checked first), so the string does too. */
+static bool str_ok(const zj_image_t *img, uint32_t off)
+{
+    return off < img->strs_len;
+}
+
+static bool opt_str_ok(const zj_image_t *img, uint32_t off)
+{
+    return off == ZJ_IMG_NONE || off < img->strs_len;
+}
+
+static bool u32_range_ok(const zj_image_t *img, uint32_t first, uint64_t n)
+{
+    return (uint64_t)first + n <= img->n_u32;
+}
+
+/* Map the optional policy sections; absent ones stay NULL/0. */
+static int map_policy_sections(zj_image_t *img, const zj_img_section_d *tab, uint32_t n_sec,
+                               char *err, size_t errcap)
+{
+    static const struct {
+        uint32_t kind;
+        size_t elem;
+    } opt[] = {
+        {ZJ_SEC_POLICIES, sizeof(zj_img_policy_d)},
+        {ZJ_SEC_PSETS, sizeof(zj_img_pset_d)},
+        {ZJ_SEC_CHECKS, sizeof(zj_img_check_d)},
+        {ZJ_SEC_U32, sizeof(uint32_t)},
+        {ZJ_SEC_STRS, 1},
+        {ZJ_SEC_TABLES, sizeof(zj_img_table_d)},
+        {ZJ_SEC_PMAP4, sizeof(zj_pmap4_d)},
+        {ZJ_SEC_PMAP6, sizeof(zj_pmap6_d)},
+    };
+    const void *p[ZJ_ARRAY_SIZE(opt)] = {NULL};
+    uint32_t n[ZJ_ARRAY_SIZE(opt)] = {0};
+    for (size_t i = 0; i < ZJ_ARRAY_SIZE(opt); i++) {
+        const zj_img_section_d *s = find_section(tab, n_sec, opt[i].kind);
+        if (s == NULL) {
+            continue;
+        }
+        if (s->len != (uint64_t)s->count * opt[i].elem) {
+            return fail(err, errcap, ZJ_EIMAGE, "section %u has a bad length", opt[i].kind);
+        }
+        p[i] = img->base + s->off;
+        n[i] = s->count;
+    }
+    img->policies = p[0];
+    img->n_policies = n[0];
+    img->psets = p[1];
+    img->n_psets = n[1];
+    img->checks = p[2];
+    img->n_checks = n[2];
+    img->u32 = p[3];
+    img->n_u32 = n[3];
+    img->strs = p[4];
+    img->strs_len = n[4];
+    img->tables = p[5];
+    img->n_tables = n[5];
+    img->pmap4 = p[6];
+    img->n_pmap4 = n[6];
+    img->pmap6 = p[7];
+    img->n_pmap6 = n[7];
+    if (img->strs_len > 0 && img->strs[img->strs_len - 1] != '\0') {
+        return fail(err, errcap, ZJ_EIMAGE, "policy strings not terminated");
+    }
+    return ZJ_OK;
+}
+
+static int check_check(const zj_image_t *img, uint32_t i, char *err, size_t errcap)
+{
+    const zj_img_check_d *c = &img->checks[i];
+    bool ok = c->kind >= ZJ_CHECK_TCP && c->kind <= ZJ_CHECK_CALCULATED &&
+              (c->flags & ~(uint16_t)(ZJ_CHECK_INVERTED | ZJ_CHECK_DISABLED)) == 0 &&
+              str_ok(img, c->name_off) && c->zone < img->n_zones &&
+              u32_range_ok(img, c->children_off, c->n_children);
+    if (ok && c->kind == ZJ_CHECK_CALCULATED) {
+        ok = c->min_healthy <= c->n_children;
+        /* children come first: no cycles, and the checker can evaluate in index order */
+        for (uint32_t k = 0; ok && k < c->n_children; k++) {
+            ok = img->u32[c->children_off + k] < i;
+        }
+    } else if (ok) {
+        ok = (c->family == AF_INET || c->family == AF_INET6) && c->port != 0 &&
+             c->interval_ms > 0 && c->timeout_ms > 0 && c->threshold >= 1 && c->threshold <= 10 &&
+             c->n_children == 0 && opt_str_ok(img, c->host_off) && opt_str_ok(img, c->match_off) &&
+             (c->kind == ZJ_CHECK_TCP ? opt_str_ok(img, c->path_off) : str_ok(img, c->path_off));
+    }
+    return ok ? ZJ_OK : fail(err, errcap, ZJ_EIMAGE, "check %u is malformed", i);
+}
+
+/* Prefix-map values name an entry below n_values (or nothing). */
+static bool maps_ok(const zj_image_t *img, const zj_img_table_d *t)
+{
+    if ((uint64_t)t->first4 + t->n4 > img->n_pmap4 || (uint64_t)t->first6 + t->n6 > img->n_pmap6 ||
+        !zj_pmap4_valid(img->pmap4 + t->first4, t->n4) ||
+        !zj_pmap6_valid(img->pmap6 + t->first6, t->n6)) {
+        return false;
+    }
+    for (uint32_t k = 0; k < t->n4; k++) {
+        uint32_t v = img->pmap4[t->first4 + k].value;
+        if (v != ZJ_IMG_NONE && v >= t->n_values) {
+            return false;
+        }
+    }
+    for (uint32_t k = 0; k < t->n6; k++) {
+        uint32_t v = img->pmap6[t->first6 + k].value;
+        if (v != ZJ_IMG_NONE && v >= t->n_values) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int check_table(const zj_image_t *img, uint32_t i, char *err, size_t errcap)
+{
+    const zj_img_table_d *t = &img->tables[i];
+    bool ok = (t->kind == ZJ_TABLE_CIDR || t->kind == ZJ_TABLE_LATENCY) &&
+              str_ok(img, t->name_off) && t->zone < img->n_zones && t->n4 >= 1 && t->n6 >= 1;
+    ok = ok && maps_ok(img, t);
+    if (ok && t->kind == ZJ_TABLE_CIDR) {
+        ok = u32_range_ok(img, t->values_off, t->n_values);
+        for (uint32_t k = 0; ok && k < t->n_values; k++) {
+            ok = str_ok(img, img->u32[t->values_off + k]);
+        }
+    } else if (ok) {
+        /* entries: {level << 16 | code or 0xFFFFFFFF, subdivision, first region, regions} */
+        ok = u32_range_ok(img, t->values_off, (uint64_t)t->n_values * 4) &&
+             u32_range_ok(img, t->regions_off, t->n_regions);
+        for (uint32_t k = 0; ok && k < t->n_values; k++) {
+            const uint32_t *e = img->u32 + t->values_off + 4 * (size_t)k;
+            ok = (e[0] == 0xFFFFFFFFu || (e[0] >> 16) <= ZJ_GEO_SUBDIVISION) &&
+                 u32_range_ok(img, e[2], e[3]);
+            for (uint32_t r = 0; ok && r < e[3]; r++) {
+                ok = img->u32[e[2] + r] < t->n_regions;
+            }
+        }
+        for (uint32_t k = 0; ok && k < t->n_regions; k++) {
+            ok = str_ok(img, img->u32[t->regions_off + k]);
+        }
+    }
+    return ok ? ZJ_OK : fail(err, errcap, ZJ_EIMAGE, "table %u is malformed", i);
+}
+
+/* One pset's value for its policy's kind. */
+static bool pset_ok(const zj_image_t *img, const zj_img_policy_d *p, const zj_img_pset_d *s)
+{
+    if ((s->check != ZJ_IMG_NONE && s->check >= img->n_checks) || !str_ok(img, s->id_off)) {
+        return false;
+    }
+    switch (p->kind) {
+    case ZJ_POL_WEIGHTED:
+        return s->value <= 255;
+    case ZJ_POL_FAILOVER:
+        return s->value == ZJ_FAILOVER_PRIMARY || s->value == ZJ_FAILOVER_SECONDARY;
+    case ZJ_POL_GEO:
+        return s->geo_level <= ZJ_GEO_SUBDIVISION;
+    case ZJ_POL_CIDR:
+        return s->value == ZJ_IMG_NONE || s->value < img->tables[p->table].n_values;
+    case ZJ_POL_LATENCY:
+        return s->value < img->tables[p->table].n_regions;
+    default:
+        return true;
+    }
+}
+
+static int check_policy(const zj_image_t *img, uint32_t i, char *err, size_t errcap)
+{
+    const zj_img_policy_d *p = &img->policies[i];
+    bool ok = p->kind >= ZJ_POL_WEIGHTED && p->kind <= ZJ_POL_LATENCY && p->n_sets >= 1 &&
+              (uint64_t)p->first_pset + p->n_sets <= img->n_psets &&
+              (uint64_t)p->first_rrset + p->n_sets <= img->n_rrsets && p->zone < img->n_zones &&
+              p->node >= img->zones[p->zone].first_node &&
+              p->node - img->zones[p->zone].first_node < img->zones[p->zone].n_nodes;
+    if (ok && (p->kind == ZJ_POL_CIDR || p->kind == ZJ_POL_LATENCY)) {
+        uint32_t want = p->kind == ZJ_POL_CIDR ? ZJ_TABLE_CIDR : ZJ_TABLE_LATENCY;
+        ok = p->table < img->n_tables && img->tables[p->table].kind == want;
+    } else if (ok) {
+        ok = p->table == ZJ_IMG_NONE;
+    }
+    unsigned primaries = 0;
+    unsigned secondaries = 0;
+    for (uint32_t k = 0; ok && k < p->n_sets; k++) {
+        const zj_img_pset_d *s = &img->psets[p->first_pset + k];
+        const zj_img_rrset_d *rs = &img->rrsets[p->first_rrset + k];
+        ok = pset_ok(img, p, s) && rs->n_rr >= 1 && (p->kind != ZJ_POL_MULTIVALUE || rs->n_rr == 1);
+        primaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_PRIMARY;
+        secondaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_SECONDARY;
+    }
+    if (ok && p->kind == ZJ_POL_FAILOVER) {
+        ok = primaries == 1 && secondaries <= 1;
+    }
+    return ok ? ZJ_OK : fail(err, errcap, ZJ_EIMAGE, "policy %u is malformed", i);
+}
+
+/* A policy RRset at node: a known policy of this node whose sets all have its type. */
+static bool policy_rrset_ok(const zj_image_t *img, uint32_t node, const zj_img_rrset_d *rs)
+{
+    if (rs->wire_off >= img->n_policies || rs->wire_len != 0 || rs->n_addl != 0 ||
+        rs->addl_off != 0 || !zj_policy_type_ok(rs->type)) {
+        return false;
+    }
+    const zj_img_policy_d *p = &img->policies[rs->wire_off];
+    if (p->node != node) {
+        return false;
+    }
+    for (uint32_t k = 0; k < p->n_sets; k++) {
+        if (img->rrsets[p->first_rrset + k].type != rs->type) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int validate_policies(zj_image_t *img, char *err, size_t errcap)
+{
+    for (uint32_t i = 0; i < img->n_checks; i++) {
+        int rc = check_check(img, i, err, errcap);
+        if (rc != ZJ_OK) {
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < img->n_tables; i++) {
+        int rc = check_table(img, i, err, errcap);
+        if (rc != ZJ_OK) {
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < img->n_policies; i++) {
+        int rc = check_policy(img, i, err, errcap);
+        if (rc != ZJ_OK) {
+            return rc;
+        }
+    }
+    /* policy RRsets: only inside a node's range (a set's RRset is a plain one) */
+    for (uint32_t i = 0; i < img->n_nodes; i++) {
+        const zj_img_node_d *n = &img->nodes[i];
+        for (uint32_t k = n->rrset_first; k < n->rrset_first + n->n_rrsets; k++) {
+            const zj_img_rrset_d *rs = &img->rrsets[k];
+            if (rs->n_rr == 0 && !policy_rrset_ok(img, i, rs)) {
+                return fail(err, errcap, ZJ_EIMAGE, "node %u: bad policy rrset %u", i, k);
+            }
+        }
+    }
+    return ZJ_OK;
+}
+
 static int validate(zj_image_t *img, char *err, size_t errcap)
 {
     const uint8_t *b = img->base;
@@ -224,6 +476,10 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         return fail(err, errcap, ZJ_EIMAGE, "index size %u is not a power of two", n_slots);
     }
     img->slot_mask = n_slots - 1;
+    int prc = map_policy_sections(img, tab, h.n_sections, err, errcap);
+    if (prc != ZJ_OK) {
+        return prc;
+    }
 
     /* Nodes: names, rrset ranges, cut links. */
     for (uint32_t i = 0; i < img->n_nodes; i++) {
@@ -247,8 +503,11 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
     }
     for (uint32_t i = 0; i < img->n_rrsets; i++) {
         const zj_img_rrset_d *rs = &img->rrsets[i];
+        if (rs->n_rr == 0) {
+            continue; /* a policy RRset: validate_policies */
+        }
         if ((uint64_t)rs->wire_off + rs->wire_len > img->wire_len ||
-            (uint64_t)rs->addl_off + rs->n_addl > img->n_addl || rs->n_rr == 0) {
+            (uint64_t)rs->addl_off + rs->n_addl > img->n_addl) {
             return fail(err, errcap, ZJ_EIMAGE, "rrset %u out of range", i);
         }
         if (check_rrset_wire(img, rs) != 0) {
@@ -281,7 +540,7 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
         const zj_img_zone_d *z = &img->zones[i];
         if ((uint64_t)z->first_node + z->n_nodes > img->n_nodes || z->apex_node < z->first_node ||
             z->apex_node >= z->first_node + z->n_nodes || z->soa_rrset >= img->n_rrsets ||
-            img->rrsets[z->soa_rrset].type != ZJ_T_SOA ||
+            img->rrsets[z->soa_rrset].type != ZJ_T_SOA || img->rrsets[z->soa_rrset].n_rr == 0 ||
             z->name_off != img->nodes[z->apex_node].name_off) {
             return fail(err, errcap, ZJ_EIMAGE, "zone %u: bad layout", i);
         }
@@ -314,6 +573,10 @@ static int validate(zj_image_t *img, char *err, size_t errcap)
     }
     if (empty == 0) {
         return fail(err, errcap, ZJ_EIMAGE, "index has no empty slot");
+    }
+    int vrc = validate_policies(img, err, errcap);
+    if (vrc != ZJ_OK) {
+        return vrc;
     }
     /* every apex is found through the index: the closest-encloser walk ends there */
     for (uint32_t i = 0; i < img->n_zones; i++) {
