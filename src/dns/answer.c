@@ -406,6 +406,24 @@ static bool put_section(resp_t *r, uint16_t *count, const zj_image_t *img, uint3
     return true;
 }
 
+/* The record sets a policy chose for one owner and type: to the client they are one RRset, so
+ * they go in whole or not at all (RFC 2181 §9); on overflow TC is set and nothing stays. */
+static void put_sets(resp_t *r, uint16_t *count, const zj_image_t *img, const uint32_t *sets,
+                     unsigned n, const uint8_t *lname, size_t len)
+{
+    size_t pos = r->pos;
+    uint16_t was = *count;
+    uint8_t n_comp = r->n_comp;
+    for (unsigned i = 0; i < n; i++) {
+        if (!put_section(r, count, img, sets[i], lname, len, TTL_KEEP)) {
+            r->pos = pos;
+            *count = was;
+            r->n_comp = n_comp;
+            return;
+        }
+    }
+}
+
 static void put_node_rrset(resp_t *r, uint16_t *count, const zj_image_t *img, uint32_t node,
                            uint32_t rrset)
 {
@@ -442,12 +460,19 @@ static void put_target(resp_t *r, const zj_image_t *img, uint32_t t, bool requir
         }
         uint32_t sets[ZJ_POLICY_MAX_ANSWER];
         unsigned n = pick_sets(r, img, ar, false, sets);
+        /* the chosen sets are one RRset to the client: all of them or none */
+        size_t pos = r->pos;
+        uint16_t was = r->ar;
+        uint8_t n_comp = r->n_comp;
         for (unsigned i = 0; i < n; i++) {
-            if (put_rrset(r, img, sets[i], img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
-                r->ar = (uint16_t)(r->ar + img->rrsets[sets[i]].n_rr);
-            } else if (required) {
-                r->tc = true;
+            if (!put_rrset(r, img, sets[i], img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
+                r->pos = pos;
+                r->ar = was;
+                r->n_comp = n_comp;
+                r->tc |= required;
+                break;
             }
+            r->ar = (uint16_t)(r->ar + img->rrsets[sets[i]].n_rr);
         }
     }
 }
@@ -491,9 +516,7 @@ static void answer_any(resp_t *r, const zj_image_t *img, uint32_t node, const ui
         }
         uint32_t sets[ZJ_POLICY_MAX_ANSWER];
         unsigned k = pick_sets(r, img, i, true, sets);
-        for (unsigned j = 0; j < k; j++) {
-            put_section(r, &r->an, img, sets[j], lname, len, TTL_KEEP);
-        }
+        put_sets(r, &r->an, img, sets, k, lname, len);
         if (!is_tcp && k > 0) {
             break;
         }
@@ -634,9 +657,7 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
                 put_soa(r, img, zone);
                 return ZJ_RCODE_NOERROR;
             }
-            for (unsigned i = 0; i < n; i++) {
-                put_section(r, &r->an, img, sets[i], q->name, q->len, TTL_KEEP);
-            }
+            put_sets(r, &r->an, img, sets, n, q->name, q->len);
             if (!r->tc) {
                 put_additional(r, img, sets, n, ZJ_IMG_NONE);
             }
