@@ -1,7 +1,8 @@
 /* The answer path in process: no allocation per query (malloc is interposed and counted while
- * queries run), and response invariants checked on every kind of answer: ID and question
- * echoed, QR set, size within the limit, and every compression pointer pointing backwards into
- * the message. */
+ * queries run), and response invariants checked on every kind of answer, routing policies
+ * included (weighted, multivalue, failover, geo with the test database, cidr, latency, a CNAME
+ * policy, a policy in additional): ID and question echoed, QR set, size within the limit, and
+ * every compression pointer pointing backwards into the message. */
 #include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +13,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include "compile/emit.h"
 #include "dns/answer.h"
+#include "policy/geo.h"
 #include "zone/imgset_internal.h"
 #include "zonejet/dname.h"
 #include "zonejet/wire.h"
@@ -72,6 +77,28 @@ static const char ZONE[] = "$ORIGIN example.com.\n$TTL 300\n"
                            "t TXT \"7123456789012345678901234567890123456789012345678901234567\"\n"
                            "t TXT \"8123456789012345678901234567890123456789012345678901234567\"\n";
 
+/* A second zone with routing policies (docs/policies.md) */
+static const char POLZONE[] = "$ORIGIN pol.example.\n$TTL 300\n"
+                              "@ SOA ns1 host 1 2 3 4 60\n@ NS ns1\n@ MX 1 mx\n"
+                              "ns1 A 192.0.2.1\na1 A 192.0.2.7\na2 A 192.0.2.8\n";
+static const char POLICY[] = "check c tcp 127.0.0.1 9\n"
+                             "set w A weighted a weight=1\n    10.0.0.1\n"
+                             "set w A weighted b weight=2\n    10.0.0.2\n"
+                             "set mv A multivalue m0\n    10.1.0.0\nset mv A multivalue m1\n"
+                             "    10.1.0.1\nset mv A multivalue m2\n    10.1.0.2\n"
+                             "set mx A failover p role=primary check=c\n    10.2.0.1\n"
+                             "set mx A failover s role=secondary\n    10.2.0.2\n"
+                             "set geo A geo us location=country:US\n    10.3.0.1\n"
+                             "set geo A geo d location=*\n    10.3.0.2\n"
+                             "cidr nets a 192.0.2.0/24\n"
+                             "set cidr A cidr a collection=nets location=a\n    10.4.0.1\n"
+                             "latency r1,r2 192.0.2.0/24\nlatency r2 *\n"
+                             "set lat A latency x region=r1\n    10.5.0.1\n"
+                             "set lat A latency y region=r2\n    10.5.0.2\n"
+                             "set cn CNAME weighted x weight=1\n    a1\n"
+                             "set cn CNAME weighted y weight=1\n    a2\n";
+static zj_geo_t *geo;
+
 static zj_imgset_t *set;
 static zj_image_t *images[1];
 static zj_answer_cfg_t cfg;
@@ -84,6 +111,9 @@ static int setup(void **state)
     o.quiet = true;
     zj_builder_t *b = zj_builder_new(&o);
     assert_int_equal(zj_builder_add_text(b, "t.zone", ZONE, sizeof(ZONE) - 1, NULL), 0);
+    assert_int_equal(zj_builder_add_text(b, "p.zone", POLZONE, sizeof(POLZONE) - 1, NULL), 0);
+    assert_int_equal(zj_builder_add_policy_text(b, "p.policy", POLICY, sizeof(POLICY) - 1, NULL),
+                     0);
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_int_equal(zj_builder_finish(b, &buf, &len), 0);
@@ -91,6 +121,8 @@ static int setup(void **state)
     char err[256];
     assert_int_equal(zj_image_open_mem(buf, len, &images[0], err, sizeof(err)), 0);
     assert_int_equal(zj_imgset_from_images(images, 1, &set), 0);
+    assert_int_equal(zj_geo_open(ZJ_TEST_DATA "/geo_test.mmdb", &geo, err, sizeof(err)), 0);
+    set->geo = geo;
     zj_answer_cfg_default(&cfg);
     static const uint8_t nsid[] = "t1";
     cfg.nsid = nsid;
@@ -104,6 +136,7 @@ static int teardown(void **state)
     (void)state;
     zj_imgset_close(set);
     zj_image_close(images[0]);
+    zj_geo_close(geo);
     return 0;
 }
 
@@ -121,7 +154,9 @@ static size_t make_query(uint8_t *q, const char *name, uint16_t type, bool edns)
     pos += 4;
     if (edns) {
         q[11] = 1;
-        static const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0, 0, 4, 0, 3, 0, 0};
+        /* OPT: NSID, and ECS 192.0.2.0/24 for the policies */
+        static const uint8_t opt[] = {0, 0, 41, 0x04, 0xD0, 0, 0, 0x80, 0,  0, 15,  0, 3,
+                                      0, 0, 0,  8,    0,    7, 0, 1,    24, 0, 192, 0, 2};
         memcpy(q + pos, opt, sizeof(opt));
         pos += sizeof(opt);
     }
@@ -170,7 +205,15 @@ static void test_answers_allocate_nothing_and_are_well_formed(void **state)
         {"example.com.", ZJ_T_ANY},     {"q.d.example.com.", ZJ_T_A},
         {"t.example.com.", ZJ_T_TXT},   {"example.org.", ZJ_T_A},
         {"example.com.", ZJ_T_AXFR},    {"example.com.", ZJ_T_SOA},
+        {"w.pol.example.", ZJ_T_A},     {"mv.pol.example.", ZJ_T_A},
+        {"mx.pol.example.", ZJ_T_A},    {"pol.example.", ZJ_T_MX},
+        {"geo.pol.example.", ZJ_T_A},   {"cidr.pol.example.", ZJ_T_A},
+        {"lat.pol.example.", ZJ_T_A},   {"cn.pol.example.", ZJ_T_A},
+        {"mv.pol.example.", ZJ_T_ANY},  {"cn.pol.example.", ZJ_T_CNAME},
     };
+    /* without ECS the policies see the packet's source */
+    struct sockaddr_in6 src6 = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:192.0.2.9", &src6.sin6_addr);
 #ifndef HAVE_ASAN
     /* the counter itself works: one allocation while counting is seen */
     counting = 1;
@@ -192,7 +235,8 @@ static void test_answers_allocate_nothing_and_are_well_formed(void **state)
 #ifndef HAVE_ASAN
                 counting = 1;
 #endif
-                size_t n = zj_answer(&r, set, q, ql, NULL, tcp != 0, out, cap);
+                size_t n =
+                    zj_answer(&r, set, q, ql, (const struct sockaddr *)&src6, tcp != 0, out, cap);
 #ifndef HAVE_ASAN
                 counting = 0;
 #endif
@@ -209,6 +253,7 @@ static void test_answers_allocate_nothing_and_are_well_formed(void **state)
 #ifndef HAVE_ASAN
     assert_int_equal(n_allocs, 0);
 #endif
+    assert_true(r.stats.policy >= 4 * 10); /* every policy query chose through a policy */
 }
 
 /* Without EDNS the 9 TXT records do not fit 512 bytes: TC and whole RRsets only. */
