@@ -16,7 +16,14 @@ Checks:
   ZONEMD SVCB HTTPS and generic TYPE65534); the dump compiles again to the same dump;
 - `--origin NAME` before a file sets the origin of a file without $ORIGIN (the same file can
   be compiled twice under two origins), and zonejetd serves such an image;
-- running with no arguments is a usage error (non-zero exit, no crash).
+- running with no arguments is a usage error (non-zero exit, no crash);
+- a policy file beside the zone file (`x.zone` or `x.db` -> `x.policy`, docs/policies.md) is
+  compiled with it: a good one gives exit 0 and `--dump` shows its policies, sets, checks and
+  tables as comments while the plain records still read back as the zone file's; every class of
+  bad policy input (syntax, attributes, ranges, references, geo codes, prefixes, failover
+  without primary, cycles, conflicts with the zone file) exits non-zero with
+  `file.policy:line: reason`, writes nothing and leaves an existing output untouched; a policy
+  file beside a zone file with errors is refused after the zone's errors.
 """
 
 import re
@@ -357,4 +364,144 @@ def test_compiler_never_killed_by_signal(tmp_path):
         p = subprocess.run([str(zjtest.COMPILER), "-o", str(tmp_path / "o.img"), str(f)],
                            capture_output=True, timeout=60)
         assert p.returncode > 0, f"{name}: exit {p.returncode}"
+        assert b"Sanitizer" not in p.stderr and b"runtime error" not in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# policy files (docs/policies.md)
+
+GOOD_POLICY = """$TTL 30
+check web tcp 127.0.0.1 80
+set www A weighted blue weight=70 check=web
+    192.0.2.10
+set www A weighted green weight=30
+    192.0.2.20
+cidr office lab 10.0.0.0/8
+set net A cidr lab collection=office location=lab
+    192.0.2.30
+set net A cidr rest collection=office location=*
+    192.0.2.31
+"""
+
+
+def _zone_and_policy(tmp_path, policy, suffix=".zone", zone=HEAD):
+    z = _write(tmp_path, zone, "bad" + suffix)
+    pf = _write(tmp_path, policy, "bad.policy")
+    return z, pf
+
+
+@pytest.mark.parametrize("suffix", [".zone", ".db"])
+def test_policy_file_compiled_and_dumped(tmp_path, suffix):
+    z, _ = _zone_and_policy(tmp_path, GOOD_POLICY, suffix)
+    out = tmp_path / "o.img"
+    p = run_compiler("-o", out, z)
+    assert p.returncode == 0, p.stderr
+    text = dump(out)
+    assert "; policy www.bad.example. A weighted (2 sets)" in text, text
+    assert ';   set "blue" weight=70 check=web' in text, text
+    assert ";     www.bad.example. 30 IN A 192.0.2.10" in text, text
+    assert "; check web tcp 127.0.0.1 80 interval=30000ms timeout=4000ms threshold=3" in text, text
+    assert "; cidr collection office: 1 locations" in text, text
+    assert ";   10.0.0.0 - 10.255.255.255 (/8) -> lab" in text, text
+    # the policies are comments: the records still read back as the zone file's own
+    assert_same_rrs(rr_set_of_dump(text)[0], rr_set_of_zone(z, "bad.example."), "policy zone")
+
+
+# (policy text, line of the error, a fragment of the reason)
+BAD_POLICY = {
+    "unknown-statement": ("$TTL 30\nfrobnicate x\n", 2, "unknown statement"),
+    "unknown-attribute": ("set www A weighted a weight=1 colour=red\n    192.0.2.1\n", 1,
+                          "unknown attribute"),
+    "weight-256": ("set www A weighted a weight=256\n    192.0.2.1\n", 1, "0 to 255"),
+    "no-weight": ("set www A weighted a\n    192.0.2.1\n", 1, "needs weight="),
+    "unknown-set-check": ("set www A weighted a weight=1 check=nope\n    192.0.2.1\n", 1,
+                          "no check named 'nope'"),
+    "failover-no-primary": ("\nset www A failover s role=secondary\n    192.0.2.1\n", 2,
+                            "failover without a primary"),
+    "two-primaries": ("set www A failover a role=primary\n    192.0.2.1\n"
+                      "set www A failover b role=primary\n    192.0.2.2\n", 3,
+                      "second primary"),
+    "geo-unknown-country": ("set www A geo a location=country:QQ\n    192.0.2.1\n", 1,
+                            "unknown country code 'QQ'"),
+    "geo-unknown-continent": ("set www A geo a location=continent:XX\n    192.0.2.1\n", 1,
+                              "unknown continent"),
+    "mixed-kinds": ("set www A weighted a weight=1\n    192.0.2.1\n"
+                    "set www A geo b location=*\n    192.0.2.2\n", 3, "uses policy geo"),
+    "duplicate-set-id": ("set www A weighted a weight=1\n    192.0.2.1\n"
+                         "set www A weighted a weight=2\n    192.0.2.2\n", 3, "already used"),
+    "bad-rdata": ("set www A weighted a weight=1\n    192.0.2.300\n", 2, "IPv4"),
+    "multivalue-two": ("set www A multivalue a\n    192.0.2.1\n    192.0.2.2\n", 3,
+                       "exactly one record"),
+    "outside-zone": ("set www.example.org. A weighted a weight=1\n    192.0.2.1\n", 1,
+                     "outside the zone"),
+    "beside-zone-records": ("set ns1 A weighted a weight=1\n    192.0.2.1\n", 1,
+                            "also has records in the zone file"),
+    "type-not-allowed": ("set www NS weighted a weight=1\n    ns1\n", 1,
+                         "cannot have a routing policy"),
+    "cname-at-apex": ("set @ CNAME weighted a weight=1\n    www\n", 1, "apex"),
+    "host-bits": ("cidr c x 10.1.0.0/8\n", 1, "host bits set"),
+    "unknown-collection": ("set www A cidr a collection=c location=x\n    192.0.2.1\n", 1,
+                           "no CIDR collection"),
+    "prefix-twice": ("cidr c x 10.0.0.0/8\ncidr c y 10.0.0.0/8\n", 2, "already in collection"),
+    "latency-region": ("latency eu *\nset www A latency a region=us\n    192.0.2.1\n", 2,
+                       "not in the zone's latency table"),
+    "check-port": ("check c tcp 192.0.2.1 70000\n", 1, "bad port"),
+    "check-timeout": ("check c http 192.0.2.1 80 interval=5 timeout=5\n", 1,
+                      "not below the interval"),
+    "check-cycle": ("check a calculated 1 b\ncheck b calculated 1 a\n", 2, "cycle"),
+    "check-min-healthy": ("check a tcp 192.0.2.1 80\ncheck b calculated 2 a\n", 2,
+                          "more than the 1 children"),
+    "record-outside-set": ("    192.0.2.1\n", 1, "outside a set"),
+    "empty-set": ("set www A weighted a weight=1\n", 1, "has no records"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_POLICY))
+def test_policy_error_reports_file_line_and_writes_nothing(tmp_path, case):
+    text, line, reason = BAD_POLICY[case]
+    z, pf = _zone_and_policy(tmp_path, text)
+    out = tmp_path / "out.img"
+    p = run_compiler("-o", out, z)
+    assert p.returncode > 0, f"exit {p.returncode} for {case}; stderr:\n{p.stderr}"
+    assert_diag(p.stderr, pf, line)
+    m = re.search(rf"^(?:{re.escape(str(pf))}|bad\.policy):{line}: (.*)$", p.stderr, re.M)
+    assert m and reason in m.group(1), f"{case}: want '{reason}' at line {line}:\n{p.stderr}"
+    assert not out.exists(), "an output file was created despite the error"
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["bad.policy", "bad.zone"]
+
+
+@pytest.mark.parametrize("case", ["weight-256", "failover-no-primary", "geo-unknown-country"])
+def test_policy_error_with_check_and_existing_output(tmp_path, case):
+    text, line, _ = BAD_POLICY[case]
+    z, pf = _zone_and_policy(tmp_path, text)
+    p = run_compiler("--check", z)
+    assert p.returncode > 0
+    assert_diag(p.stderr, pf, line)
+    out = tmp_path / "out.img"
+    old = b"previous image" * 10
+    out.write_bytes(old)
+    p = run_compiler("-o", out, z)
+    assert p.returncode > 0
+    assert out.read_bytes() == old, "the existing output file was modified"
+
+
+def test_policy_beside_bad_zone_refused_after_zone_errors(tmp_path):
+    z, pf = _zone_and_policy(tmp_path, GOOD_POLICY, zone=HEAD + BAD["bad-ipv4"] + "\n")
+    p = run_compiler("-o", tmp_path / "o.img", z)
+    assert p.returncode > 0
+    assert_diag(p.stderr, z, 6)
+    zone_at = p.stderr.find("bad.zone:6:")
+    pol_at = p.stderr.find("bad.policy: not read")
+    assert 0 <= zone_at < pol_at, p.stderr
+    assert not (tmp_path / "o.img").exists()
+
+
+def test_policy_never_kills_the_compiler(tmp_path):
+    """Binary junk and a huge line as a policy file end with a status, not a signal."""
+    for data in (bytes(range(256)) * 8, b"set " + b"a" * 200000 + b" A weighted x\n"):
+        z = _write(tmp_path, HEAD, "bad.zone")
+        (tmp_path / "bad.policy").write_bytes(data)
+        p = subprocess.run([str(zjtest.COMPILER), "-o", str(tmp_path / "o.img"), str(z)],
+                           capture_output=True, timeout=60)
+        assert p.returncode > 0
         assert b"Sanitizer" not in p.stderr and b"runtime error" not in p.stderr, p.stderr
