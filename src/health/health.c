@@ -424,6 +424,7 @@ static void *checker_main(void *arg)
     struct pollfd pfd[HEALTH_MAX_INFLIGHT + 1];
     hcheck_t *polled[HEALTH_MAX_INFLIGHT];
 
+    (void)pthread_setname_np(pthread_self(), "zj-health"); /* for top -H and gdb */
     pthread_mutex_lock(&h->mu);
     while (!h->is_stopping) {
         int timeout = run_timers(h, mono_ms());

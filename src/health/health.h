@@ -22,7 +22,8 @@ typedef struct zj_health zj_health_t;
 /** A registry with no checks and no thread. ZJ_ENOMEM. */
 int zj_health_new(zj_health_t **out);
 
-/** Start the checker thread (once). */
+/** Start the checker thread (once; ZJ_EINVAL the second time). The thread inherits the
+ *  caller's signal mask. */
 int zj_health_start(zj_health_t *h);
 
 /** Stop the checker thread (probes in flight are abandoned); states stay as they are. Safe to
@@ -33,8 +34,10 @@ void zj_health_stop(zj_health_t *h);
  *  close them first. NULL is accepted. */
 void zj_health_free(zj_health_t *h);
 
-/** Register img's checks and set img->health. A check new to the registry starts healthy
- *  (Route 53 treats a new check as healthy until it has results). ZJ_ENOMEM (img unchanged). */
+/** Register img's checks and set img->health (left NULL for an image without checks). A check
+ *  new to the registry starts healthy (Route 53 treats a new check as healthy until it has
+ *  results). ZJ_ENOMEM, or ZJ_EINVAL for a check whose strings or children do not resolve
+ *  inside img (img unchanged either way). */
 int zj_health_attach(zj_health_t *h, zj_image_t *img);
 
 /** Release img's checks (a check no image uses any more stops being probed) and clear
