@@ -238,18 +238,24 @@ static int record_loc(loader_t *l, const MMDB_entry_s *entry, uint32_t *idx)
 
 /* Append piece [start, +2^(w-len)) with value to the family's map (pieces arrive in order).
  *
- * Runs of records without a location become one piece of len 0: the scope a lookup computes
- * from the run's bounds (the largest aligned block inside it) is the depth of the empty record
- * when its sibling holds data, and larger, still correct, when the sibling is empty or an alias.
+ * Runs of empty records (and skipped aliases), is_empty, become one piece of len 0: the scope a
+ * lookup computes from the run's bounds (the largest aligned block inside it) is the depth of
+ * the empty record when its sibling holds data, and larger, still correct, when the sibling is
+ * empty or an alias. A data record without a location stays a piece of its own, with its
+ * network's length as the scope, like any network of the database.
  * Paths to deep networks leave an empty sibling at every level: 100k random /24 and /48
  * networks are 2.6M records but 200k pieces (2.9 MiB) after this merge. */
-static int add_piece(loader_t *l, unsigned w, u128 start, unsigned len, uint32_t value)
+static int add_piece(loader_t *l, unsigned w, u128 start, unsigned len, uint32_t value,
+                     bool is_empty)
 {
     zj_geo_t *g = l->g;
-    if (value == ZJ_IMG_NONE) {
+    if (is_empty) {
         len = 0;
-        if ((w == 32 && g->n4 > 0 && g->m4[g->n4 - 1].value == ZJ_IMG_NONE) ||
-            (w == 128 && g->n6 > 0 && g->m6[g->n6 - 1].value == ZJ_IMG_NONE)) {
+        value = ZJ_IMG_NONE;
+        if ((w == 32 && g->n4 > 0 && g->m4[g->n4 - 1].value == ZJ_IMG_NONE &&
+             g->m4[g->n4 - 1].len == 0) ||
+            (w == 128 && g->n6 > 0 && g->m6[g->n6 - 1].value == ZJ_IMG_NONE &&
+             g->m6[g->n6 - 1].len == 0)) {
             return ZJ_OK;
         }
     }
@@ -293,7 +299,7 @@ static int take_record(loader_t *l, unsigned w, u128 start, unsigned len, uint8_
     } else if (type != MMDB_RECORD_TYPE_EMPTY) {
         return fail(l, ZJ_EMALF, "invalid record in the search tree");
     }
-    return add_piece(l, w, start, len, v);
+    return add_piece(l, w, start, len, v, type == MMDB_RECORD_TYPE_EMPTY);
 }
 
 /* Record (rec, type, entry) at prefix (start, len) of a w-bit space: a piece, or a subtree. */
@@ -307,7 +313,7 @@ static int walk_record(loader_t *l, uint64_t rec, uint8_t type, const MMDB_entry
         return take_record(l, w, start, len, type, entry);
     }
     if (skip_v4 && l->v4_start_is_node && rec == l->v4_start) {
-        return add_piece(l, w, start, len, ZJ_IMG_NONE); /* the IPv4 subtree or an alias */
+        return add_piece(l, w, start, len, ZJ_IMG_NONE, true); /* the IPv4 subtree or an alias */
     }
     return walk_node(l, (uint32_t)rec, len, start, w, skip_v4);
 }
@@ -376,7 +382,7 @@ static int load(loader_t *l)
     if (ipv == 4) {
         rc = walk_node(l, 0, 0, 0, 32, false);
         if (rc == ZJ_OK) {
-            rc = add_piece(l, 128, 0, 0, ZJ_IMG_NONE);
+            rc = add_piece(l, 128, 0, 0, ZJ_IMG_NONE, true);
         }
     } else if (ipv == 6) {
         uint8_t type = 0;

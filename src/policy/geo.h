@@ -25,8 +25,9 @@ void zj_geo_close(zj_geo_t *g);
 
 /** Location of addr (family AF_INET: 4 bytes, AF_INET6: 16, network order). Returns false when
  *  the database has no location for it. *scope receives the prefix length of the database
- *  network that decided the answer; without a location, that of the largest block around addr
- *  that has none (neighbouring networks without data are merged at load). Hot-path safe. */
+ *  network that decided the answer (also when that network has no location); for an address
+ *  in no network of the database, that of the largest block around addr in none (the empty
+ *  records of the file are merged at load). Hot-path safe. */
 bool zj_geo_lookup(const zj_geo_t *g, int family, const uint8_t *addr, zj_geo_loc_t *loc,
                    uint8_t *scope);
 

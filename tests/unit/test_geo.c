@@ -1,10 +1,10 @@
 /* policy/geo: the test database (data/make_geo_mmdb.pl, GeoLite2-City layout) loads into prefix
  * maps; lookups give continent, country and subdivision with the network's prefix length as the
- * scope, for nested networks, continent-only records, addresses without data and both families;
- * the IPv4 aliases of an IPv6 tree (::ffff:0:0/96, 2002::/16, ::/96) give no location instead
- * of a second copy of IPv4; an IPv4-only tree loads too; missing, empty, garbage and truncated
- * files fail with a reason; and lookups agree with libmaxminddb's own lookup over many
- * addresses. */
+ * scope, for nested networks, continent-only records, records without a location, addresses in
+ * no network, and both families; the IPv4 aliases of an IPv6 tree (::ffff:0:0/96, 2002::/16,
+ * ::/96) give no location instead of a second copy of IPv4; an IPv4-only tree loads too;
+ * missing, empty, garbage and truncated files fail with a reason; and lookups agree with
+ * libmaxminddb's own lookup over many addresses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -104,6 +104,8 @@ static void test_geo_ipv4_locations_and_scopes(void **state)
     expect_loc(g, "10.200.0.0", "EU", "FR", 0, 9);
     expect_loc(g, "100.64.1.1", "AF", NULL, 0, 10); /* continent only */
     expect_none(g, "8.8.8.8", 7);                   /* no data: the empty record's depth */
+    expect_none(g, "100.128.1.1", 16);              /* data without a location: its network */
+    expect_none(g, "100.129.0.1", 16);              /* the empty sibling of that network */
     expect_none(g, "0.0.0.0", 5);
     assert_true(zj_geo_locations(g) == 10);
     assert_true(zj_geo_networks(g) >= 10);

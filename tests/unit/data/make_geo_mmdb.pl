@@ -23,6 +23,7 @@ my %types = (
     code         => 'utf8_string',
     iso_code     => 'utf8_string',
     names        => 'map',
+    postal       => 'map',
     en           => 'utf8_string',
 );
 
@@ -54,6 +55,7 @@ my @nets = (
     [ '10.0.0.0/8',          loc( 'EU', 'FR' ) ],
     [ '10.1.0.0/16',         loc( 'NA', 'CA', 'QC' ) ],    # inside 10.0.0.0/8
     [ '100.64.0.0/10',       loc('AF') ],                  # a continent without a country
+    [ '100.128.0.0/16',      { postal => { code => '00000' } } ],    # data, but no location
     [ '2001:db8::/32',       loc( 'EU', 'GB', 'ENG' ) ],
     [ '2001:db8:1::/48',     loc( 'NA', 'US', 'TX' ) ],    # inside 2001:db8::/32
     [ '2400:cb00::/32',      loc( 'AS', 'SG' ) ],
