@@ -41,8 +41,8 @@
 
 #include "zonejet/compiler.h"
 
-#define ZJ_IMG_MAGIC "ZJIMAGE" /* 7 chars + NUL = 8 bytes at offset 0 */
-#define ZJ_IMG_VERSION 2u /* 2: policy RRsets (n_rr == 0) and policy sections */
+#define ZJ_IMG_MAGIC "ZJIMAGE"    /* 7 chars + NUL = 8 bytes at offset 0 */
+#define ZJ_IMG_VERSION 2u         /* 2: policy RRsets (n_rr == 0) and policy sections */
 #define ZJ_IMG_ENDIAN 0x01020304u /* read back as this value only on a little-endian reader */
 #define ZJ_IMG_NONE 0xFFFFFFFFu   /* "no index" in any uint32_t index field */
 #define ZJ_IMG_ALIGN 8u
@@ -209,11 +209,11 @@ typedef struct zj_img_check_d {
     uint8_t addr[16];
     uint32_t interval_ms;
     uint32_t timeout_ms;
-    uint32_t threshold; /* consecutive results that flip the state, 1-10 */
-    uint32_t name_off;  /* STRS */
-    uint32_t path_off;  /* HTTP(S) request path, STRS */
-    uint32_t host_off;  /* HTTP(S) Host header and TLS SNI, STRS, or ZJ_IMG_NONE (the address) */
-    uint32_t match_off; /* HTTP(S) body match, STRS, or ZJ_IMG_NONE */
+    uint32_t threshold;    /* consecutive results that flip the state, 1-10 */
+    uint32_t name_off;     /* STRS */
+    uint32_t path_off;     /* HTTP(S) request path, STRS */
+    uint32_t host_off;     /* HTTP(S) Host header and TLS SNI, STRS, or ZJ_IMG_NONE (the address) */
+    uint32_t match_off;    /* HTTP(S) body match, STRS, or ZJ_IMG_NONE */
     uint32_t children_off; /* CALCULATED: U32[children_off, + n_children) are CHECKS indices */
     uint16_t n_children;
     uint16_t min_healthy; /* CALCULATED: healthy when at least this many children are */
