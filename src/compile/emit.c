@@ -881,10 +881,15 @@ static void check_cname_node(zone_ctx_t *zc, rec_t *r, size_t i, size_t j)
         if (t != ZJ_T_CNAME && t != ZJ_T_RRSIG && t != ZJ_T_NSEC) {
             char tbuf[16];
             const char *tb = zj_rrtype_to_text(t, tbuf, sizeof(tbuf));
+            const char *cf = r[cn].file < zc->b->n_files ? zc->b->files[r[cn].file] : "?";
+            const char *kf = r[k].file < zc->b->n_files ? zc->b->files[r[k].file] : "?";
+            /* a policy is involved: report at the policy's line, naming the other side */
             if (r[cn].is_policy && !r[k].is_policy) {
-                /* the policy file is the one to fix: say so at its line */
                 diag(zc->b, r[cn].file, r[cn].line, false, "CNAME policy beside %s records (%s:%u)",
-                     tb, r[k].file < zc->b->n_files ? zc->b->files[r[k].file] : "?", r[k].line);
+                     tb, kf, r[k].line);
+            } else if (r[k].is_policy) {
+                diag(zc->b, r[k].file, r[k].line, false, "%s policy beside a CNAME (%s:%u)", tb, cf,
+                     r[cn].line);
             } else {
                 diag(zc->b, r[k].file, r[k].line, false,
                      "%s record beside a CNAME at the same name", tb);
