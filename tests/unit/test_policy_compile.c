@@ -505,6 +505,8 @@ static const bad_case_t BAD[] = {
      "beside a CNAME"},
     {"", "set mail CNAME weighted a weight=1\n    www\n", 1,
      "CNAME policy beside A records (t.zone:6)"},
+    {"cn2 CNAME www\n", SET_A("cn2", "weighted", "a", "weight=1"), 1,
+     "A policy beside a CNAME (t.zone:10)"},
     /* sets */
     {"", SET_A("www", "weighted", "a", "weight=1") SET_A("www", "failover", "b", "role=primary"), 3,
      "uses policy failover"},
