@@ -21,6 +21,8 @@
 #include "zonejet/zone.h"
 #include "compile/emit.h"
 #include "dns/answer.h"
+#include "health/health.h"
+#include "health/health_internal.h"
 #include "zone/imgset.h"
 #include "zone/imgset_internal.h"
 
@@ -302,6 +304,69 @@ static void test_imgset_clone_keeps_health_and_geo(void **state)
     zj_imgset_close(set);
 }
 
+static void write_policy(const char *path, unsigned port)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "check web tcp 127.0.0.1 %u interval=1 timeout=500ms threshold=1\n"
+             "set pol A failover p role=primary check=web\n    10.0.0.1\n"
+             "set pol A failover s role=secondary\n    10.0.0.2\n",
+             port);
+    write_file(path, text, strlen(text));
+}
+
+static void test_imgset_images_attach_to_health_and_keep_states_across_refresh(void **state)
+{
+    (void)state;
+    char zfile[160], pfile[160], text[512];
+    snprintf(zfile, sizeof(zfile), "%s/h.zone", dir);
+    snprintf(pfile, sizeof(pfile), "%s/h.policy", dir);
+    zone_text(text, sizeof(text), "h.test.", 1);
+    write_file(zfile, text, strlen(text));
+    write_policy(pfile, 1);
+    zj_health_t *h = NULL;
+    assert_int_equal(zj_health_new(&h), ZJ_OK); /* not started: only fed results count */
+    const char *zones[] = {zfile};
+    zj_imgset_spec_t spec = {.zone_paths = zones, .n_zone_paths = 1, .health = h};
+    zj_imgset_t *old = NULL;
+    zj_imgset_t *set = NULL;
+    assert_int_equal(zj_imgset_open(&spec, NULL, &old), ZJ_OK);
+    zj_image_t *img = old->images[0];
+    assert_int_equal(img->n_checks, 1);
+    assert_non_null(img->health); /* attached before the set could be published */
+    assert_int_equal(zj_health_feed(h, img, 0, false, "connect refused"), ZJ_OK);
+    assert_int_equal(*img->health[0], 0);
+
+    /* The zone changes, the check does not: the new image reads the same state byte. */
+    zone_text(text, sizeof(text), "h.test.", 2);
+    write_file(zfile, text, strlen(text));
+    assert_int_equal(zj_imgset_clone(old, &set), ZJ_OK);
+    assert_ptr_equal(set->health, h);
+    assert_true(refreshed(set, 0));
+    zj_image_t *next = set->images[0];
+    assert_ptr_not_equal(next, img);
+    assert_ptr_equal(next->health[0], img->health[0]);
+    zj_imgset_close(old); /* detaches the old image only */
+    assert_int_equal(*next->health[0], 0);
+    zj_health_info_t info;
+    assert_int_equal(zj_health_info(h, next, 0, &info), ZJ_OK);
+    assert_int_equal(info.refs, 1);
+
+    /* The check changes (another port): a new check, healthy; the old one is gone. */
+    write_policy(pfile, 2);
+    assert_true(refreshed(set, 0));
+    assert_int_equal(*set->images[0]->health[0], 1);
+    char out[1024];
+    zj_health_describe(h, out, sizeof(out));
+    assert_non_null(strstr(out, "h.test. web tcp 127.0.0.1:2 healthy"));
+    assert_null(strstr(out, "127.0.0.1:1 "));
+
+    zj_imgset_close(set);
+    zj_health_describe(h, out, sizeof(out));
+    assert_string_equal(out, "no health checks\n");
+    zj_health_free(h);
+}
+
 /* ---- zone directory ----------------------------------------------------------------------- */
 
 /* Children z0000.test. .. z1999.test., one image each, plus their parent test. in its own. */
@@ -551,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_imgset_zone_directory_is_restamped_per_file),
         cmocka_unit_test(test_imgset_policy_file_beside_a_zone_file_is_stamped),
         cmocka_unit_test(test_imgset_clone_keeps_health_and_geo),
+        cmocka_unit_test(test_imgset_images_attach_to_health_and_keep_states_across_refresh),
         cmocka_unit_test(test_imgset_directory_finds_deepest_zone_among_many_images),
         cmocka_unit_test(test_imgset_edit_drops_directory_until_indexed),
         cmocka_unit_test(test_imgset_abspath_tidies_without_resolving),
