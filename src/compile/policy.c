@@ -201,6 +201,13 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
     return q;
 }
 
+/* n elements of elem bytes (n >= 1), uninitialised; aborts on out-of-memory. */
+static void *xalloc(size_t n, size_t elem)
+{
+    size_t cap = 0;
+    return grow(NULL, &cap, n, elem);
+}
+
 #define PUSH(arr, n, cap) ((arr) = grow((arr), &(cap), (n) + 1, sizeof(*(arr))), &(arr)[(n)++])
 
 static void perr(pstate_t *ps, unsigned line, const char *fmt, ...) ZJ_PRINTF(3, 4);
@@ -627,6 +634,7 @@ static bool ident_word(pstate_t *ps, unsigned line, const char *s, size_t len, c
 typedef struct attr {
     const char *key;
     bool is_flag; /* a bare word, no value */
+    bool is_off;  /* not allowed here: reported as unknown */
     bool seen;
     const char *v;
     size_t vlen;
@@ -642,7 +650,7 @@ static bool read_attrs(pstate_t *ps, unsigned line, size_t first, attr_t *a, siz
         size_t kl = w->eq >= 0 ? (size_t)w->eq : w->len;
         attr_t *hit = NULL;
         for (size_t k = 0; k < n && hit == NULL; k++) {
-            if (eq_nocase(w->s, kl, a[k].key) && a[k].is_flag == (w->eq < 0)) {
+            if (!a[k].is_off && eq_nocase(w->s, kl, a[k].key) && a[k].is_flag == (w->eq < 0)) {
                 hit = &a[k];
             }
         }
@@ -835,29 +843,18 @@ static void stmt_set(pstate_t *ps, unsigned line)
         [A_LOCATION] = {.key = "location"}, [A_COLLECTION] = {.key = "collection"},
         [A_REGION] = {.key = "region"},
     };
-    /* only the attributes of this kind are known to read_attrs */
+    /* ttl and check go with every kind; of the rest, only this kind's are known */
     static const uint8_t kind_attrs[][2] = {
         [ZJ_POL_WEIGHTED] = {A_WEIGHT, A_WEIGHT},   [ZJ_POL_FAILOVER] = {A_ROLE, A_ROLE},
         [ZJ_POL_MULTIVALUE] = {A_N, A_N},           [ZJ_POL_GEO] = {A_LOCATION, A_LOCATION},
         [ZJ_POL_CIDR] = {A_LOCATION, A_COLLECTION}, [ZJ_POL_LATENCY] = {A_REGION, A_REGION},
     };
-    attr_t use[A_N];
-    uint8_t map[A_N];
-    size_t nu = 0;
-    for (uint8_t k = 0; k < A_N; k++) {
-        bool mine = k <= A_CHECK || (k >= kind_attrs[r.kind][0] && k <= kind_attrs[r.kind][1]);
-        if (mine) {
-            map[nu] = k;
-            use[nu++] = a[k];
-        }
+    for (int k = A_WEIGHT; k < A_N; k++) {
+        a[k].is_off = k < kind_attrs[r.kind][0] || k > kind_attrs[r.kind][1];
     }
     char what[64];
     snprintf(what, sizeof(what), "a %s set", kind_names[r.kind]);
-    bool ok = read_attrs(ps, line, 5, use, nu, what);
-    for (size_t k = 0; k < nu; k++) {
-        a[map[k]] = use[k];
-    }
-    if (!ok) {
+    if (!read_attrs(ps, line, 5, a, A_N, what)) {
         return;
     }
     if (a[A_TTL].seen && !parse_ttl_value(ps, line, a[A_TTL].v, a[A_TTL].vlen, &r.ttl)) {
@@ -1364,9 +1361,9 @@ static void order_checks(pstate_t *ps)
             m->kids[k] = idx;
         }
     }
-    m->order = grow(NULL, &(size_t){0}, m->n_checks + 1, sizeof(uint32_t));
-    uint32_t *stack = grow(NULL, &(size_t){0}, m->n_checks + 1, sizeof(uint32_t));
-    uint32_t *next = grow(NULL, &(size_t){0}, m->n_checks + 1, sizeof(uint32_t));
+    m->order = xalloc(m->n_checks + 1, sizeof(uint32_t));
+    uint32_t *stack = xalloc(m->n_checks + 1, sizeof(uint32_t));
+    uint32_t *next = xalloc(m->n_checks + 1, sizeof(uint32_t));
     size_t n_order = 0;
     for (size_t root = 0; root < m->n_checks; root++) {
         if (m->checks[root].mark != 0) {
@@ -1623,7 +1620,7 @@ static bool check_policy(pstate_t *ps, uint32_t *g, size_t n)
     if (ps->n_errors != before) {
         return false;
     }
-    uint32_t *s = grow(NULL, &(size_t){0}, n, sizeof(uint32_t));
+    uint32_t *s = xalloc(n, sizeof(uint32_t));
     memcpy(s, g, n * sizeof(uint32_t));
     qsort_r(s, n, sizeof(uint32_t), cmp_by_id, m);
     for (size_t i = 1; i < n; i++) {
@@ -1669,7 +1666,7 @@ static void group_sets(pstate_t *ps)
 {
     struct zj_pol_model *m = ps->m;
     zj_polfile_t *f = ps->f;
-    uint32_t *idx = grow(NULL, &(size_t){0}, m->n_raw + 1, sizeof(uint32_t));
+    uint32_t *idx = xalloc(m->n_raw + 1, sizeof(uint32_t));
     size_t n = 0;
     for (size_t i = 0; i < m->n_raw; i++) {
         if (!m->raw[i].is_bad) {
@@ -1679,7 +1676,7 @@ static void group_sets(pstate_t *ps)
     if (n > 1) {
         qsort_r(idx, n, sizeof(uint32_t), cmp_raw, m);
     }
-    m->set_raw = grow(NULL, &(size_t){0}, n + 1, sizeof(uint32_t));
+    m->set_raw = xalloc(n + 1, sizeof(uint32_t));
     f->sets = grow(NULL, &ps->cap_sets, n + 1, sizeof(*f->sets));
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
@@ -1772,9 +1769,9 @@ int zj_polfile_parse(const char *text, size_t len, const uint8_t *origin, zj_pol
     *out = NULL;
     pstate_t ps;
     memset(&ps, 0, sizeof(ps));
-    ps.f = grow(NULL, &(size_t){0}, 1, sizeof(zj_polfile_t));
+    ps.f = xalloc(1, sizeof(zj_polfile_t));
     memset(ps.f, 0, sizeof(*ps.f));
-    ps.m = grow(NULL, &(size_t){0}, 1, sizeof(struct zj_pol_model));
+    ps.m = xalloc(1, sizeof(struct zj_pol_model));
     memset(ps.m, 0, sizeof(*ps.m));
     ps.f->m = ps.m;
     ps.origin = origin;
@@ -1782,7 +1779,7 @@ int zj_polfile_parse(const char *text, size_t len, const uint8_t *origin, zj_pol
     ps.ctx = ctx;
     ps.ttl = POL_DEFAULT_TTL;
     ps.cur = SIZE_MAX;
-    ps.rd = grow(NULL, &(size_t){0}, ZJ_RDATA_MAX, 1);
+    ps.rd = xalloc(ZJ_RDATA_MAX, 1);
     str_add(ps.m, "", 0); /* offset 0 is never a name */
     const char *p = text;
     const char *end = text + len;
@@ -1913,7 +1910,7 @@ static int emit_collection(const zj_polfile_t *f, uint32_t ci, uint32_t zone, zj
     td.kind = ZJ_TABLE_CIDR;
     td.name_off = tab_str(t, m->strs + m->colls[ci].name);
     td.zone = zone;
-    zj_prefix_t *p = grow(NULL, &(size_t){0}, m->n_pfx + 1, sizeof(*p));
+    zj_prefix_t *p = xalloc(m->n_pfx + 1, sizeof(*p));
     size_t n = 0;
     for (size_t i = 0; i < m->n_pfx; i++) {
         if (m->pfx[i].owner == ci) {
@@ -1948,8 +1945,8 @@ static int emit_latency(const zj_polfile_t *f, uint32_t zone, zj_poltab_t *t)
     td.kind = ZJ_TABLE_LATENCY;
     td.name_off = tab_str(t, "latency");
     td.zone = zone;
-    uint32_t *ord = grow(NULL, &(size_t){0}, m->n_lat + 1, sizeof(uint32_t));
-    uint32_t *pos = grow(NULL, &(size_t){0}, m->n_lat + 1, sizeof(uint32_t));
+    uint32_t *ord = xalloc(m->n_lat + 1, sizeof(uint32_t));
+    uint32_t *pos = xalloc(m->n_lat + 1, sizeof(uint32_t));
     size_t n = 0;
     for (size_t i = 0; i < m->n_lat; i++) {
         if (m->lat[i].is_prefix) {
@@ -1966,7 +1963,7 @@ static int emit_latency(const zj_polfile_t *f, uint32_t zone, zj_poltab_t *t)
     for (size_t e = 0; e < n; e++) {
         pos[ord[e]] = (uint32_t)e;
     }
-    zj_prefix_t *p = grow(NULL, &(size_t){0}, m->n_pfx + 1, sizeof(*p));
+    zj_prefix_t *p = xalloc(m->n_pfx + 1, sizeof(*p));
     size_t np = 0;
     for (size_t i = 0; i < m->n_pfx; i++) {
         if (m->pfx[i].owner == ZJ_IMG_NONE) {
