@@ -69,11 +69,13 @@ def endpoints():
     live = TcpEndpoint().start()
     flip = TcpEndpoint().start()
     http = HttpEndpoint({"/status": (200, "fine\n"), "/body": (200, BODY_OK)})
-    eps = {"live": live, "flip": flip, "http": http, "dead": zjtest.free_port()}
+    dead_sock, dead_port = zjtest.closed_port()
+    eps = {"live": live, "flip": flip, "http": http, "dead": dead_port}
     yield eps
-    live.stop()
-    flip.stop()
+    live.close()
+    flip.close()
     http.close()
+    dead_sock.close()
 
 
 def write_policy(path, eps):

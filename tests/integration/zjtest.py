@@ -553,18 +553,30 @@ def ecs_reply(resp):
 # local endpoints (targets of health checks)
 
 
+def closed_port():
+    """(socket, port): a TCP socket bound on 127.0.0.1 that never listens, so connections to the
+    port are refused and no other program can take it while the socket is open."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
 class TcpEndpoint:
     """A TCP listener on 127.0.0.1 that accepts connections and closes them. stop() closes the
-    listening socket (connections are refused from then on); start() listens on the same port
-    again."""
+    listening socket (connections are refused from then on; a bound socket keeps the port);
+    start() listens on the same port again. close() releases the port."""
 
     def __init__(self, port=None):
         self.port = port or free_port()
         self._sock = None
+        self._hold = None
         self._thread = None
         self._stop = threading.Event()
 
     def start(self):
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", self.port))
@@ -590,6 +602,16 @@ class TcpEndpoint:
             self._thread.join(5)
             self._sock.close()
             self._sock = None
+            hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            hold.bind(("127.0.0.1", self.port))
+            self._hold = hold
+
+    def close(self):
+        self.stop()
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
 
 class HttpEndpoint:
