@@ -189,6 +189,7 @@ typedef enum ep_kind { EP_TCP, EP_HTTP, EP_HTTPS } ep_kind_t;
 typedef struct endpoint {
     ep_kind_t kind;
     int lfd;
+    int hold_fd; /* while stopped: the port bound, not listening (connects are refused) */
     uint16_t port;
     pthread_t thread;
     atomic_bool stop;
@@ -201,7 +202,8 @@ typedef struct endpoint {
     int n_parked;
 } endpoint_t;
 
-static int listen_on(uint16_t port, uint16_t *bound)
+/* A socket bound to 127.0.0.1:port (0: any), listening or not. */
+static int bind_on(uint16_t port, uint16_t *bound, bool is_listening)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
@@ -210,7 +212,9 @@ static int listen_on(uint16_t port, uint16_t *bound)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    assert_int_equal(listen(fd, 64), 0);
+    if (is_listening) {
+        assert_int_equal(listen(fd, 64), 0);
+    }
     socklen_t sl = sizeof(sin);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
     *bound = ntohs(sin.sin_port);
@@ -317,17 +321,24 @@ static void *ep_main(void *arg)
     return NULL;
 }
 
-/* Start (or restart on the same port: port != 0) an endpoint. */
-static void ep_start(endpoint_t *ep, ep_kind_t kind, uint16_t port)
+/* Start an endpoint on a new port, or (after ep_stop) again on its port. */
+static void ep_start(endpoint_t *ep, ep_kind_t kind)
 {
+    uint16_t port = 0;
+    if (ep->hold_fd > 0) {
+        close(ep->hold_fd);
+        ep->hold_fd = 0;
+        port = ep->port;
+    }
     ep->kind = kind;
-    ep->lfd = listen_on(port, &ep->port);
+    ep->lfd = bind_on(port, &ep->port, true);
     atomic_store(&ep->stop, false);
     pthread_mutex_init(&ep->mu, NULL);
     assert_int_equal(pthread_create(&ep->thread, NULL, ep_main, ep), 0);
 }
 
-/* Stop listening: later connects are refused. */
+/* Stop listening: later connects are refused. The port stays bound (to a socket that does not
+ * listen) so that nothing else can take it before ep_start opens it again. */
 static void ep_stop(endpoint_t *ep)
 {
     atomic_store(&ep->stop, true);
@@ -338,13 +349,24 @@ static void ep_stop(endpoint_t *ep)
     }
     ep->n_parked = 0;
     pthread_mutex_destroy(&ep->mu);
+    uint16_t same = 0;
+    ep->hold_fd = bind_on(ep->port, &same, false);
+    assert_int_equal(same, ep->port);
 }
 
-/* A port nothing listens on: bound and closed again. */
+/* Stop for good and free the port. */
+static void ep_free(endpoint_t *ep)
+{
+    ep_stop(ep);
+    close(ep->hold_fd);
+    ep->hold_fd = 0;
+}
+
+/* A port nothing listens on: bound by a socket that never listens, kept for the whole run. */
 static uint16_t dead_port(void)
 {
     uint16_t port = 0;
-    close(listen_on(0, &port));
+    (void)bind_on(0, &port, false);
     return port;
 }
 
@@ -648,7 +670,7 @@ static void test_health_tcp_down_and_up_flip_after_threshold(void **state)
 {
     (void)state;
     endpoint_t ep = {0};
-    ep_start(&ep, EP_TCP, 0);
+    ep_start(&ep, EP_TCP);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     test_img_t *t = img_new(NULL);
@@ -667,7 +689,7 @@ static void test_health_tcp_down_and_up_flip_after_threshold(void **state)
     assert_int_equal(info.n_flips, 1);
     assert_string_equal(info.last, "connect refused");
 
-    ep_start(&ep, EP_TCP, ep.port);
+    ep_start(&ep, EP_TCP);
     info = wait_for(h, t, c, 0, 1);
     assert_int_equal(info.flip_streak, 3);
     assert_int_equal(info.n_flips, 2);
@@ -676,7 +698,7 @@ static void test_health_tcp_down_and_up_flip_after_threshold(void **state)
     zj_health_stop(h);
     zj_health_detach(h, &t->img);
     zj_health_free(h);
-    ep_stop(&ep);
+    ep_free(&ep);
     free(t);
 }
 
@@ -684,7 +706,7 @@ static void test_health_http_status_match_and_request(void **state)
 {
     (void)state;
     endpoint_t ep = {0};
-    ep_start(&ep, EP_HTTP, 0);
+    ep_start(&ep, EP_HTTP);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     test_img_t *t = img_new(NULL);
@@ -723,7 +745,7 @@ static void test_health_http_status_match_and_request(void **state)
 
     zj_health_detach(h, &t->img);
     zj_health_free(h);
-    ep_stop(&ep);
+    ep_free(&ep);
     free(t);
 }
 
@@ -749,7 +771,7 @@ static void test_health_http_request_line_and_host(void **state)
     char req[1024];
     char want[128];
     endpoint_t ep = {0};
-    ep_start(&ep, EP_HTTP, 0);
+    ep_start(&ep, EP_HTTP);
 
     test_img_t *t = img_new(NULL);
     add_http(t, ZJ_CHECK_HTTP, "named", ep.port, "/ok?x=1", "www.example.test", NULL);
@@ -767,7 +789,7 @@ static void test_health_http_request_line_and_host(void **state)
     snprintf(want, sizeof(want), "GET / HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n", ep.port);
     assert_non_null(strstr(req, want));
     free(t);
-    ep_stop(&ep);
+    ep_free(&ep);
 }
 
 static void test_health_https_status_match_and_tls_failure(void **state)
@@ -775,9 +797,9 @@ static void test_health_https_status_match_and_tls_failure(void **state)
     (void)state;
     endpoint_t tls = {0};
     tls.tls = make_server_tls();
-    ep_start(&tls, EP_HTTPS, 0);
+    ep_start(&tls, EP_HTTPS);
     endpoint_t plain = {0};
-    ep_start(&plain, EP_HTTP, 0);
+    ep_start(&plain, EP_HTTP);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     test_img_t *t = img_new(NULL);
@@ -795,8 +817,8 @@ static void test_health_https_status_match_and_tls_failure(void **state)
 
     zj_health_detach(h, &t->img);
     zj_health_free(h);
-    ep_stop(&tls);
-    ep_stop(&plain);
+    ep_free(&tls);
+    ep_free(&plain);
     SSL_CTX_free(tls.tls);
     free(t);
 }
@@ -806,7 +828,7 @@ static void test_health_https_sends_sni(void **state)
     (void)state;
     endpoint_t tls = {0};
     tls.tls = make_server_tls();
-    ep_start(&tls, EP_HTTPS, 0);
+    ep_start(&tls, EP_HTTPS);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     test_img_t *t = img_new(NULL);
@@ -820,7 +842,7 @@ static void test_health_https_sends_sni(void **state)
     pthread_mutex_unlock(&tls.mu);
     zj_health_detach(h, &t->img);
     zj_health_free(h);
-    ep_stop(&tls);
+    ep_free(&tls);
     SSL_CTX_free(tls.tls);
     free(t);
 }
@@ -829,9 +851,9 @@ static void test_health_inverted_flips_and_disabled_is_never_probed(void **state
 {
     (void)state;
     endpoint_t up = {0};
-    ep_start(&up, EP_TCP, 0);
+    ep_start(&up, EP_TCP);
     endpoint_t quiet = {0};
-    ep_start(&quiet, EP_TCP, 0);
+    ep_start(&quiet, EP_TCP);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     test_img_t *t = img_new(NULL);
@@ -854,8 +876,8 @@ static void test_health_inverted_flips_and_disabled_is_never_probed(void **state
     zj_health_stop(h);
     zj_health_detach(h, &t->img);
     zj_health_free(h);
-    ep_stop(&up);
-    ep_stop(&quiet);
+    ep_free(&up);
+    ep_free(&quiet);
     free(t);
 }
 
@@ -863,7 +885,7 @@ static void test_health_detach_stops_probing(void **state)
 {
     (void)state;
     endpoint_t ep = {0};
-    ep_start(&ep, EP_TCP, 0);
+    ep_start(&ep, EP_TCP);
     zj_health_t *h = NULL;
     assert_int_equal(zj_health_new(&h), ZJ_OK);
     assert_int_equal(zj_health_start(h), ZJ_OK);
@@ -891,7 +913,7 @@ static void test_health_detach_stops_probing(void **state)
     assert_int_equal(atomic_load(&ep.n_conns), c2);
 
     zj_health_free(h);
-    ep_stop(&ep);
+    ep_free(&ep);
     free(a);
     free(b);
 }
