@@ -31,6 +31,7 @@ typedef enum key_id {
     KEY_ZONES,
     KEY_WORKERS,
     KEY_IO,
+    KEY_URING_SEND,
     KEY_CONTROL,
     KEY_CONFIG,
     KEY_EDNS_PAYLOAD,
@@ -66,6 +67,7 @@ static const key_def_t keys[] = {
     {"zones", KEY_ZONES, false},
     {"workers", KEY_WORKERS, false},
     {"io", KEY_IO, false},
+    {"uring-send", KEY_URING_SEND, false},
     {"control", KEY_CONTROL, false},
     {"config", KEY_CONFIG, false},
     {"edns-payload", KEY_EDNS_PAYLOAD, false},
@@ -91,7 +93,8 @@ static const key_def_t keys[] = {
 static const char usage_text[] =
     "usage: zonejetd --listen ADDR:PORT [--listen ...]\n"
     "                (--image FILE [--image ...] | --zones PATH [--zones ...])\n"
-    "                [--workers N] [--io auto|uring|mmsg] [--control SOCKET_PATH]\n"
+    "                [--workers N] [--io auto|uring|mmsg] [--uring-send sqe|sendmmsg]\n"
+    "                [--control SOCKET_PATH]\n"
     "                [--config FILE] [--edns-payload N] [--nsid STRING|0xHEX]\n"
     "                [--identity STR] [--version-string STR] [--tcp-idle-ms N]\n"
     "                [--tcp-max-conns N] [--tcp-max-conns-per-ip N] [--tcp-msg-timeout-ms N]\n"
@@ -103,6 +106,8 @@ static const char usage_text[] =
     "  names as keys; command-line flags override (or, for repeatable ones, add to) it.\n"
     "  Each --image and --zones path is one source; reload them at run time with SIGHUP or\n"
     "  zonejet-ctl --control SOCKET reload [PATH...] | add PATH | remove PATH|ZONE | status.\n"
+    "  --uring-send sqe|sendmmsg  how the io_uring backend sends UDP replies: one sendmsg SQE\n"
+    "                           each (sqe, the default) or one sendmmsg per batch\n"
     "  --watch          re-read an image file when it is replaced in its directory (inotify)\n"
     "  --tcp-idle-ms N          close a TCP connection idle this long (default 10000)\n"
     "  --tcp-max-conns N        TCP connections per worker; the oldest idle is closed for a\n"
@@ -327,6 +332,13 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         }
         cfg->workers = (unsigned)v;
         return ZJ_OK;
+    case KEY_URING_SEND:
+        if (strcmp(value, "sqe") == 0 || strcmp(value, "sendmmsg") == 0) {
+            cfg->is_uring_sendmmsg = strcmp(value, "sendmmsg") == 0;
+            return ZJ_OK;
+        }
+        set_err(why, why_cap, "uring-send must be sqe or sendmmsg, not '%s'", value);
+        return ZJ_EINVAL;
     case KEY_IO:
         if (strcmp(value, "auto") == 0) {
             cfg->io = ZJ_IO_AUTO;

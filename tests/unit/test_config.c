@@ -262,10 +262,13 @@ static void test_config_limits_rrl_and_switches(void **state)
     assert_int_equal(cfg.rrl.ipv6_prefix, 56);
     assert_false(cfg.is_watch);
     assert_false(cfg.is_bench_echo);
+    assert_false(cfg.is_uring_sendmmsg);
     zj_config_fini(&cfg);
 
     /* A switch takes no value on the command line: --watch must not swallow --image. */
     char *argv[] = {"zonejetd",
+                    "--uring-send",
+                    "sendmmsg",
                     "--watch",
                     "--image",
                     "/i.img",
@@ -288,6 +291,7 @@ static void test_config_limits_rrl_and_switches(void **state)
     assert_int_equal(zj_config_parse(&cfg, ARGC(argv), argv, err, sizeof(err)), ZJ_CONFIG_RUN);
     assert_true(cfg.is_watch);
     assert_false(cfg.is_bench_echo);
+    assert_true(cfg.is_uring_sendmmsg);
     assert_int_equal(cfg.n_images, 1);
     assert_string_equal(cfg.images[0], "/i.img");
     assert_int_equal(cfg.tcp_msg_timeout_ms, 150);
