@@ -11,6 +11,8 @@ start-up cost cancels.
 
 usage: bench/compare.py [--build DIR] [--runs 3] [--seconds 10] [--servers zonejet,gdnsd,knot,nsd]
                         [--workers 1] [--server-cpus 0] [--client-cpus 1] [--callgrind]
+Servers: zonejet, null (the echo floor on the same I/O), zonejet-sendmmsg and null-sendmmsg (the
+io_uring backend with --uring-send sendmmsg), gdnsd, knot, nsd.
 On a larger machine: --workers N --server-cpus 0-7 --client-cpus 8-15 (dnsperf gets -T per core).
 """
 import argparse
@@ -120,7 +122,7 @@ class Server:
         try:
             s.sendto(pkt, ("127.0.0.1", self.port))
             data, _ = s.recvfrom(4096)
-            if self.name == "null":  # the echo server answers with the query itself
+            if self.name.startswith("null"):  # the echo server answers with the query itself
                 return len(data) >= 12 and data[2] & 0x80
             return len(data) > 12 and (data[3] & 0xF) == 0 and data[7] >= 1
         except OSError:
@@ -160,7 +162,7 @@ class Server:
 
 def make_servers(names, build, tmp, zone, workers):
     servers = {}
-    if "zonejet" in names or "null" in names:
+    if any(n.startswith("zonejet") or n.startswith("null") for n in names):
         img = os.path.join(tmp, "bench.img")
         subprocess.run([os.path.join(build, "zonejetd").replace("zonejetd", "zonejet-compile"),
                         "-q", "-o", img, zone], check=True)
@@ -169,6 +171,15 @@ def make_servers(names, build, tmp, zone, workers):
         servers["zonejet"] = Server("zonejet", [os.path.join(build, "zonejetd"), "--listen",
                                                 f"127.0.0.1:{port}", "--image", img, "--workers",
                                                 str(workers)], port, tmp)
+    # the io_uring backend with its sendmmsg send path (--uring-send sendmmsg), for comparison
+    for base in ("zonejet", "null"):
+        if f"{base}-sendmmsg" in names:
+            port = free_port()
+            argv = [os.path.join(build, "zonejetd"), "--listen", f"127.0.0.1:{port}", "--image",
+                    img, "--workers", str(workers), "--io", "uring", "--uring-send", "sendmmsg"]
+            if base == "null":
+                argv.append("--bench-echo")
+            servers[f"{base}-sendmmsg"] = Server(base + "-sendmmsg", argv, port, tmp)
     if "null" in names:
         port = free_port()
         servers["null"] = Server("null", [os.path.join(build, "zonejetd"), "--listen",
