@@ -830,6 +830,12 @@ static void stmt_set(pstate_t *ps, unsigned line)
              show(w[3].len), w[3].s);
         return;
     }
+    if (r.type == ZJ_T_CNAME && r.kind == ZJ_POL_MULTIVALUE) {
+        /* multivalue answers with several sets at once: several CNAMEs at one owner */
+        perr(ps, line,
+             "a CNAME cannot have a multivalue policy (one CNAME per owner, RFC 2181 §10.1)");
+        return;
+    }
     if (w[4].eq >= 0) {
         perr(ps, line, "set id missing before '%.*s'", show(w[4].len), w[4].s);
         return;
@@ -923,6 +929,11 @@ static void record_line(pstate_t *ps, unsigned line)
     }
     if (r->kind == ZJ_POL_MULTIVALUE && r->n_rr == 1) {
         perr(ps, line, "a multivalue set holds exactly one record");
+        return;
+    }
+    if (r->type == ZJ_T_CNAME && r->n_rr == 1) {
+        perr(ps, line,
+             "a CNAME set holds exactly one record (one CNAME per owner, RFC 2181 §10.1)");
         return;
     }
     if (r->wire_len + 12 + rdlen > POL_MAX_WIRE) {

@@ -334,6 +334,9 @@ static int check_policy(const zj_image_t *img, uint32_t i, char *err, size_t err
         const zj_img_pset_d *s = &img->psets[p->first_pset + k];
         const zj_img_rrset_d *rs = &img->rrsets[p->first_rrset + k];
         ok = pset_ok(img, p, s) && rs->n_rr >= 1 && (p->kind != ZJ_POL_MULTIVALUE || rs->n_rr == 1);
+        /* RFC 1034 §3.6.2, RFC 2181 §10.1: one CNAME per owner, so a CNAME set holds one record
+         * and multivalue (several sets in one answer) cannot answer a CNAME */
+        ok = ok && (rs->type != ZJ_T_CNAME || (rs->n_rr == 1 && p->kind != ZJ_POL_MULTIVALUE));
         primaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_PRIMARY;
         secondaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_SECONDARY;
     }

@@ -84,6 +84,8 @@ static const char GOOD[] =
     "    10 mail\n"
     "set alias CNAME failover p role=primary\n"
     "    www\n"
+    "set alias CNAME failover s role=secondary\n"
+    "    mail\n"
     "set a.b.deep TXT weighted only weight=1 ; comment\n"
     "    \"deep\"\n"
     "check tls https 192.0.2.11 443 # declared after its first use\n";
@@ -532,6 +534,12 @@ static const bad_case_t BAD[] = {
     {"", SET_A("www", "failover", "a", "role=main"), 1, "neither primary nor secondary"},
     /* multivalue */
     {"", "set www A multivalue a\n    192.0.2.1\n    192.0.2.2\n", 3, "exactly one record"},
+    /* CNAME: one record per owner (RFC 2181 §10.1), so one per set and never multivalue */
+    {"", "set cn CNAME weighted a weight=1\n    www\n    ns1\n", 3,
+     "a CNAME set holds exactly one record"},
+    {"", "set cn CNAME failover a role=primary\n    www\n\n    www.example.com.\n    ns1\n", 5,
+     "a CNAME set holds exactly one record"},
+    {"", "\nset cn CNAME multivalue a\n    www\n", 2, "a CNAME cannot have a multivalue policy"},
     /* geo */
     {"", SET_A("www", "geo", "a", ""), 1, "needs location="},
     {"", SET_A("www", "geo", "a", "location=continent:XX"), 1, "unknown continent"},
@@ -745,6 +753,8 @@ enum corruption {
     BAD_CHECK_FAMILY,
     BAD_STR_OFFSET,
     BAD_SECTION_LENGTH,
+    BAD_CNAME_MULTIVALUE,
+    BAD_CNAME_TWO_RECORDS,
     BAD_N
 };
 
@@ -777,6 +787,13 @@ static void corrupt(uint8_t *img, int what)
     for (uint32_t i = 0; i < n_chk; i++) {
         calc = chk[i].kind == ZJ_CHECK_CALCULATED ? i : calc;
     }
+    uint32_t cname = ZJ_IMG_NONE; /* alias CNAME: failover, two sets of one record each */
+    for (uint32_t i = 0; i < n_pol; i++) {
+        cname = rrsets[pol[i].first_rrset].type == ZJ_T_CNAME ? i : cname;
+    }
+    assert_int_not_equal(cname, ZJ_IMG_NONE);
+    assert_int_equal(pol[cname].n_sets, 2);
+    zj_img_rrset_d *cs = &rrsets[pol[cname].first_rrset];
     switch (what) {
     case BAD_POLICY_INDEX:
         rrsets[pr].wire_off = n_pol;
@@ -828,6 +845,18 @@ static void corrupt(uint8_t *img, int what)
         break;
     case BAD_SECTION_LENGTH:
         section(img, ZJ_SEC_PSETS)->count++;
+        break;
+    case BAD_CNAME_MULTIVALUE: /* each set still holds one record */
+        pol[cname].kind = ZJ_POL_MULTIVALUE;
+        break;
+    case BAD_CNAME_TWO_RECORDS:
+        /* the primary's RRset swallows the secondary's record (its wire follows), so the one
+         * set left holds two well-formed CNAME records */
+        assert_int_equal(cs[1].wire_off, cs[0].wire_off + cs[0].wire_len);
+        assert_int_equal(ps[pol[cname].first_pset].value, ZJ_FAILOVER_PRIMARY);
+        cs[0].n_rr = 2;
+        cs[0].wire_len = (uint16_t)(cs[0].wire_len + cs[1].wire_len);
+        pol[cname].n_sets = 1;
         break;
     default:
         break;
