@@ -1623,6 +1623,12 @@ static bool check_policy(pstate_t *ps, uint32_t *g, size_t n)
                  "set '%s' of %s %s uses collection '%s', its first set (line %u) '%s'",
                  m->strs + r->id, on, tn, m->strs + r->coll_name, first->line,
                  m->strs + first->coll_name);
+        } else if (r->kind == ZJ_POL_MULTIVALUE && r->ttl != first->ttl) {
+            /* the sets chosen answer as one RRset, and an RRset has one TTL (RFC 2181 §5.2) */
+            perr(ps, r->line,
+                 "set '%s' of %s %s has TTL %u, its first set (line %u) TTL %u: the sets of a "
+                 "multivalue policy answer as one RRset and need one TTL",
+                 m->strs + r->id, on, tn, r->ttl, first->line, first->ttl);
         }
     }
     if (n > POL_MAX_SETS) {

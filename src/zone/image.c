@@ -330,6 +330,7 @@ static int check_policy(const zj_image_t *img, uint32_t i, char *err, size_t err
     }
     unsigned primaries = 0;
     unsigned secondaries = 0;
+    uint32_t ttl = 0;
     for (uint32_t k = 0; ok && k < p->n_sets; k++) {
         const zj_img_pset_d *s = &img->psets[p->first_pset + k];
         const zj_img_rrset_d *rs = &img->rrsets[p->first_rrset + k];
@@ -337,6 +338,13 @@ static int check_policy(const zj_image_t *img, uint32_t i, char *err, size_t err
         /* RFC 1034 §3.6.2, RFC 2181 §10.1: one CNAME per owner, so a CNAME set holds one record
          * and multivalue (several sets in one answer) cannot answer a CNAME */
         ok = ok && (rs->type != ZJ_T_CNAME || (rs->n_rr == 1 && p->kind != ZJ_POL_MULTIVALUE));
+        if (ok && p->kind == ZJ_POL_MULTIVALUE) {
+            /* the chosen sets answer as one RRset: one TTL (RFC 2181 §5.2). The set's wire was
+             * checked above (n_rr >= 1): its first RR's TTL is at offset 6. */
+            uint32_t t = zj_be32(img->wire + rs->wire_off + 6);
+            ok = k == 0 || t == ttl;
+            ttl = t;
+        }
         primaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_PRIMARY;
         secondaries += p->kind == ZJ_POL_FAILOVER && s->value == ZJ_FAILOVER_SECONDARY;
     }

@@ -21,9 +21,10 @@ Checks:
   compiled with it: a good one gives exit 0 and `--dump` shows its policies, sets, checks and
   tables as comments while the plain records still read back as the zone file's; every class of
   bad policy input (syntax, attributes, ranges, references, geo codes, prefixes, failover
-  without primary, cycles, conflicts with the zone file, more than one CNAME at an owner) exits
-  non-zero with `file.policy:line: reason`, writes nothing and leaves an existing output
-  untouched; a policy file beside a zone file with errors is refused after the zone's errors.
+  without primary, cycles, conflicts with the zone file, more than one CNAME at an owner,
+  multivalue sets with different TTLs) exits non-zero with `file.policy:line: reason`, writes
+  nothing and leaves an existing output untouched; a policy file beside a zone file with errors
+  is refused after the zone's errors.
 """
 
 import re
@@ -436,6 +437,9 @@ BAD_POLICY = {
                           "a CNAME set holds exactly one record"),
     "cname-multivalue": ("set www CNAME multivalue a\n    ns1\n", 1,
                          "a CNAME cannot have a multivalue policy"),
+    "multivalue-ttl": ("set www A multivalue a\n    192.0.2.1\n"
+                       "set www A multivalue b ttl=300\n    192.0.2.2\n", 3,
+                       "has TTL 300, its first set (line 1) TTL 60"),
     "outside-zone": ("set www.example.org. A weighted a weight=1\n    192.0.2.1\n", 1,
                      "outside the zone"),
     "beside-zone-records": ("set ns1 A weighted a weight=1\n    192.0.2.1\n", 1,

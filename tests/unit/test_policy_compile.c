@@ -540,6 +540,13 @@ static const bad_case_t BAD[] = {
     {"", "set cn CNAME failover a role=primary\n    www\n\n    www.example.com.\n    ns1\n", 5,
      "a CNAME set holds exactly one record"},
     {"", "\nset cn CNAME multivalue a\n    www\n", 2, "a CNAME cannot have a multivalue policy"},
+    /* multivalue sets answer as one RRset: one TTL (RFC 2181 §5.2) */
+    {"", "set mv A multivalue a ttl=30\n    192.0.2.1\nset mv A multivalue b\n    192.0.2.2\n", 3,
+     "set 'b' of mv.example.com. A has TTL 60, its first set (line 1) TTL 30"},
+    {"",
+     "set mv A multivalue a\n    192.0.2.1\nset mv A multivalue b\n    192.0.2.2\n$TTL 120\n"
+     "set mv A multivalue c\n    192.0.2.3\n",
+     6, "has TTL 120, its first set (line 1) TTL 60"},
     /* geo */
     {"", SET_A("www", "geo", "a", ""), 1, "needs location="},
     {"", SET_A("www", "geo", "a", "location=continent:XX"), 1, "unknown continent"},
@@ -755,6 +762,7 @@ enum corruption {
     BAD_SECTION_LENGTH,
     BAD_CNAME_MULTIVALUE,
     BAD_CNAME_TWO_RECORDS,
+    BAD_MULTIVALUE_TTL,
     BAD_N
 };
 
@@ -794,6 +802,12 @@ static void corrupt(uint8_t *img, int what)
     assert_int_not_equal(cname, ZJ_IMG_NONE);
     assert_int_equal(pol[cname].n_sets, 2);
     zj_img_rrset_d *cs = &rrsets[pol[cname].first_rrset];
+    uint8_t *wire = sec_at(img, ZJ_SEC_WIRE);
+    uint32_t mv = ZJ_IMG_NONE;
+    for (uint32_t i = 0; i < n_pol; i++) {
+        mv = pol[i].kind == ZJ_POL_MULTIVALUE ? i : mv;
+    }
+    assert_int_not_equal(mv, ZJ_IMG_NONE);
     switch (what) {
     case BAD_POLICY_INDEX:
         rrsets[pr].wire_off = n_pol;
@@ -857,6 +871,10 @@ static void corrupt(uint8_t *img, int what)
         cs[0].n_rr = 2;
         cs[0].wire_len = (uint16_t)(cs[0].wire_len + cs[1].wire_len);
         pol[cname].n_sets = 1;
+        break;
+    case BAD_MULTIVALUE_TTL: /* the second set's only record: TTL 31, the first's 30 */
+        assert_int_equal(zj_be32(wire + rrsets[pol[mv].first_rrset].wire_off + 6), 30);
+        zj_put32(wire + rrsets[pol[mv].first_rrset + 1].wire_off + 6, 31);
         break;
     default:
         break;
