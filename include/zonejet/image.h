@@ -151,10 +151,13 @@ enum zj_policy_kind {
 };
 
 #define ZJ_POLICY_MAX_ANSWER 8u /* multivalue: records per response (Route 53's rule) */
+/* Record sets per policy. Every choice scans a policy's sets (src/policy/policy.c), so this
+ * bounds the work a query can cost; the compiler refuses more and the validator rejects more. */
+#define ZJ_POLICY_MAX_SETS 255u
 
 typedef struct zj_img_policy_d {
     uint16_t kind;   /* zj_policy_kind */
-    uint16_t n_sets; /* >= 1 */
+    uint16_t n_sets; /* 1 to ZJ_POLICY_MAX_SETS */
     uint32_t first_pset;
     uint32_t first_rrset;
     uint32_t table; /* CIDR: the collection, LATENCY: the zone's latency table (TABLES); else

@@ -41,7 +41,6 @@
 #define POL_SETID_MAX 128u      /* Route 53's limit for a set identifier */
 #define POL_TEXT_MAX 255u       /* HTTP path, host and body match */
 #define POL_MAX_CHILDREN 256u   /* Route 53's limit for a calculated check */
-#define POL_MAX_SETS 65535u     /* zj_img_policy_d.n_sets is 16 bits */
 #define POL_MAX_WIRE 65535u     /* a record set must fit in one DNS message */
 /* Fields on one line: a cidr line lists many prefixes, a TXT record many strings; the zone
  * parser's bound (parse.c) serves for both. */
@@ -1631,8 +1630,9 @@ static bool check_policy(pstate_t *ps, uint32_t *g, size_t n)
                  m->strs + r->id, on, tn, r->ttl, first->line, first->ttl);
         }
     }
-    if (n > POL_MAX_SETS) {
-        perr(ps, first->line, "%s %s has %zu sets, more than %u", on, tn, n, POL_MAX_SETS);
+    if (n > ZJ_POLICY_MAX_SETS) {
+        perr(ps, first->line, "%s %s has %zu sets, more than %u (the limit of a policy)", on, tn, n,
+             ZJ_POLICY_MAX_SETS);
     }
     if (ps->n_errors != before) {
         return false;

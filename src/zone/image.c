@@ -318,6 +318,7 @@ static int check_policy(const zj_image_t *img, uint32_t i, char *err, size_t err
 {
     const zj_img_policy_d *p = &img->policies[i];
     bool ok = p->kind >= ZJ_POL_WEIGHTED && p->kind <= ZJ_POL_LATENCY && p->n_sets >= 1 &&
+              p->n_sets <= ZJ_POLICY_MAX_SETS &&
               (uint64_t)p->first_pset + p->n_sets <= img->n_psets &&
               (uint64_t)p->first_rrset + p->n_sets <= img->n_rrsets && p->zone < img->n_zones &&
               p->node >= img->zones[p->zone].first_node &&

@@ -22,9 +22,9 @@ Checks:
   tables as comments while the plain records still read back as the zone file's; every class of
   bad policy input (syntax, attributes, ranges, references, geo codes, prefixes, failover
   without primary, cycles, conflicts with the zone file, more than one CNAME at an owner,
-  multivalue sets with different TTLs) exits non-zero with `file.policy:line: reason`, writes
-  nothing and leaves an existing output untouched; a policy file beside a zone file with errors
-  is refused after the zone's errors.
+  multivalue sets with different TTLs, more than 255 sets in a policy) exits non-zero with
+  `file.policy:line: reason`, writes nothing and leaves an existing output untouched; a policy
+  file beside a zone file with errors is refused after the zone's errors.
 """
 
 import re
@@ -437,6 +437,8 @@ BAD_POLICY = {
                           "a CNAME set holds exactly one record"),
     "cname-multivalue": ("set www CNAME multivalue a\n    ns1\n", 1,
                          "a CNAME cannot have a multivalue policy"),
+    "too-many-sets": ("".join(f"set www A weighted s{i} weight=1\n    10.0.{i // 250}.{i % 250}\n"
+                              for i in range(256)), 1, "has 256 sets, more than 255"),
     "multivalue-ttl": ("set www A multivalue a\n    192.0.2.1\n"
                        "set www A multivalue b ttl=300\n    192.0.2.2\n", 3,
                        "has TTL 300, its first set (line 1) TTL 60"),

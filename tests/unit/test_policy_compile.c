@@ -701,18 +701,25 @@ static void test_policy_by_origin_and_once(void **state)
 
 /* ---- corrupted policy sections ----------------------------------------------------------- */
 
-static uint8_t *good_image(size_t *len)
+/* The image bytes of ZONE with a policy file that compiles. */
+static uint8_t *image_of(const char *policy, size_t *len)
 {
     zj_build_opts_t o;
     memset(&o, 0, sizeof(o));
     o.quiet = true;
     zj_builder_t *b = zj_builder_new(&o);
     assert_int_equal(zj_builder_add_text(b, "t.zone", ZONE, strlen(ZONE), NULL), ZJ_OK);
-    assert_int_equal(zj_builder_add_policy_text(b, "t.policy", GOOD, strlen(GOOD), NULL), ZJ_OK);
+    assert_int_equal(zj_builder_add_policy_text(b, "t.policy", policy, strlen(policy), NULL),
+                     ZJ_OK);
     uint8_t *img = NULL;
     assert_int_equal(zj_builder_finish(b, &img, len), ZJ_OK);
     zj_builder_free(b);
     return img;
+}
+
+static uint8_t *good_image(size_t *len)
+{
+    return image_of(GOOD, len);
 }
 
 static zj_img_section_d *section(uint8_t *img, uint32_t kind)
@@ -909,6 +916,84 @@ static void test_corrupted_policy_sections_rejected(void **state)
     zj_image_close(im);
 }
 
+/* ---- the number of sets of a policy -------------------------------------------------------- */
+
+/* n weighted A sets at "big" (set k on line 2k + 1), then one set at "next". */
+static char *many_sets(unsigned n)
+{
+    size_t cap = (size_t)n * 64 + 128;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    size_t o = 0;
+    for (unsigned i = 0; i < n; i++) {
+        o += (size_t)snprintf(t + o, cap - o, "set big A weighted s%u weight=1\n    10.0.%u.%u\n",
+                              i, i / 256, i % 256);
+    }
+    snprintf(t + o, cap - o, "set next A weighted only weight=1\n    192.0.2.99\n");
+    return t;
+}
+
+/* ZJ_POLICY_MAX_SETS sets compile; one more is an error at the policy's first line. */
+static void test_policy_set_limit_in_the_compiler(void **state)
+{
+    (void)state;
+    char *t = many_sets(ZJ_POLICY_MAX_SETS);
+    result_t r = compile("", t);
+    assert_int_equal(r.rc, ZJ_OK);
+    assert_int_equal(policy_at(r.img, "big.example.com.", ZJ_T_A)->n_sets, ZJ_POLICY_MAX_SETS);
+    result_free(&r);
+    free(t);
+
+    t = many_sets(ZJ_POLICY_MAX_SETS + 1);
+    r = compile("", t);
+    assert_int_equal(r.rc, ZJ_EZONE);
+    assert_null(r.img);
+    if (strstr(r.diag, "t.policy:1: big.example.com. A has 256 sets, more than 255") == NULL) {
+        fail_msg("diagnostics:\n%s", r.diag);
+    }
+    result_free(&r);
+    free(t);
+}
+
+/* An image whose policy claims ZJ_POLICY_MAX_SETS + 1 sets, every index in range (it reaches
+ * into the neighbouring policy's set, of the same kind and type), is rejected. */
+static void test_policy_set_limit_in_the_validator(void **state)
+{
+    (void)state;
+    char *t = many_sets(ZJ_POLICY_MAX_SETS);
+    size_t len = 0;
+    uint8_t *good = image_of(t, &len);
+    free(t);
+    uint8_t *img = NULL;
+    assert_int_equal(posix_memalign((void **)&img, ZJ_IMG_ALIGN, len), 0);
+    memcpy(img, good, len);
+    zj_img_policy_d *pol = sec_at(img, ZJ_SEC_POLICIES);
+    assert_int_equal(section(img, ZJ_SEC_POLICIES)->count, 2);
+    zj_img_policy_d *big = pol[0].n_sets == ZJ_POLICY_MAX_SETS ? &pol[0] : &pol[1];
+    zj_img_policy_d *next = big == &pol[0] ? &pol[1] : &pol[0];
+    assert_int_equal(next->n_sets, 1);
+    if (big->first_pset + ZJ_POLICY_MAX_SETS == next->first_pset &&
+        big->first_rrset + ZJ_POLICY_MAX_SETS == next->first_rrset) {
+        big->n_sets = ZJ_POLICY_MAX_SETS + 1;
+    } else {
+        assert_int_equal(next->first_pset + 1, big->first_pset);
+        assert_int_equal(next->first_rrset + 1, big->first_rrset);
+        next->n_sets = ZJ_POLICY_MAX_SETS + 1;
+    }
+    resum(img, len);
+    zj_image_t *im = NULL;
+    char err[256];
+    int rc = zj_image_open_mem(img, len, &im, err, sizeof(err));
+    if (rc == ZJ_OK) {
+        zj_image_close(im);
+        fail_msg("a policy of %u sets accepted", ZJ_POLICY_MAX_SETS + 1);
+    }
+    assert_int_equal(rc, ZJ_EIMAGE);
+    free(img);
+    assert_int_equal(zj_image_open_mem(good, len, &im, err, sizeof(err)), ZJ_OK);
+    zj_image_close(im);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -922,6 +1007,8 @@ int main(void)
         cmocka_unit_test(test_policy_without_its_zone),
         cmocka_unit_test(test_policy_by_origin_and_once),
         cmocka_unit_test(test_corrupted_policy_sections_rejected),
+        cmocka_unit_test(test_policy_set_limit_in_the_compiler),
+        cmocka_unit_test(test_policy_set_limit_in_the_validator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
