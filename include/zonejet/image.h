@@ -200,7 +200,8 @@ enum zj_check_kind {
 };
 enum zj_check_flags {
     ZJ_CHECK_INVERTED = 1u << 0, /* healthy when the probe fails */
-    ZJ_CHECK_DISABLED = 1u << 1, /* always healthy, never probed (Route 53's rule) */
+    ZJ_CHECK_DISABLED = 1u << 1, /* never probed: healthy, or unhealthy when also inverted
+                                  * (Route 53's rule) */
 };
 #define ZJ_CHECK_BODY_MATCH_BYTES 5120u /* match= is searched in this much of the body */
 

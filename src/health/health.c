@@ -19,7 +19,9 @@
  *
  * State machine (Route 53's): each probe result counts toward a streak of equal results (after
  * inversion); the state flips when a streak of `threshold` results disagrees with it. Disabled
- * checks are healthy and never probed. A calculated check is healthy when at least min_healthy
+ * checks are never probed and keep a fixed state: healthy, or unhealthy when also inverted
+ * (Route 53: a disabled check is considered healthy, and inverting it is how one stops routing
+ * to the resource). A calculated check is healthy when at least min_healthy
  * of its children are (their final states), re-evaluated in list order after every change.
  * New checks start healthy; the first probe of each check comes at a random point within its
  * interval so that a reload of many checks does not probe them all at once.
@@ -228,6 +230,17 @@ static bool is_probed(const hcheck_t *e)
     return e->kind != ZJ_CHECK_CALCULATED && (e->flags & ZJ_CHECK_DISABLED) == 0;
 }
 
+static bool is_disabled(const hcheck_t *e)
+{
+    return (e->flags & ZJ_CHECK_DISABLED) != 0;
+}
+
+/* The fixed state of a disabled check: healthy, inverted to unhealthy (Route 53's rule). */
+static bool disabled_state(const hcheck_t *e)
+{
+    return (e->flags & ZJ_CHECK_INVERTED) == 0;
+}
+
 /* ---- state changes ---- */
 
 static const char *kind_name(uint16_t kind)
@@ -270,8 +283,8 @@ static bool evaluate(hcheck_t *e, uint64_t now)
     }
     bool want = n_ok >= e->min_healthy;
     want = want != ((e->flags & ZJ_CHECK_INVERTED) != 0);
-    if ((e->flags & ZJ_CHECK_DISABLED) != 0) {
-        want = true;
+    if (is_disabled(e)) {
+        want = disabled_state(e);
     }
     if (want == (e->state != 0)) {
         return false;
@@ -304,8 +317,7 @@ static void record(zj_health_t *h, hcheck_t *e, bool is_ok, const char *text, ui
     e->n_results++;
     e->last_ms = now;
     snprintf(e->last, sizeof(e->last), "%s", text);
-    if ((e->flags & ZJ_CHECK_DISABLED) != 0 || want == (e->state != 0) ||
-        e->streak < e->threshold) {
+    if (is_disabled(e) || want == (e->state != 0) || e->streak < e->threshold) {
         return;
     }
     set_state(e, want);
@@ -815,9 +827,11 @@ static hcheck_t *entry_new(zj_health_t *h, const check_view_t *v, hcheck_t *cons
     e->key_len = k->len;
     e->hash = hash;
     e->refs = 1;
-    e->state = 1; /* new checks are healthy until results say otherwise (Route 53) */
     e->kind = d->kind;
     e->flags = d->flags;
+    /* New checks are healthy until results say otherwise (Route 53); a disabled one has its
+     * fixed state from the start, so no worker ever sees it healthy when it is not. */
+    e->state = is_disabled(e) ? (uint8_t)disabled_state(e) : 1;
     e->interval_ms =
         d->interval_ms > HEALTH_MIN_INTERVAL_MS ? d->interval_ms : HEALTH_MIN_INTERVAL_MS;
     e->timeout_ms =

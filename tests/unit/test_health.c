@@ -1,10 +1,10 @@
 /* health: the checker against real endpoints on 127.0.0.1 started here (a TCP listener, an HTTP
  * server, a TLS server with a certificate made in the test), with hand-built check tables:
  * states flip after exactly `threshold` results, HTTP status and body match, HTTPS with SNI,
- * inverted, disabled (never probed), calculated N-of-M, state shared by an identical check on
- * re-attach and fresh for a changed one, and no probing after detach. The state machine itself
- * is also driven result by result (zj_health_feed) on a registry whose thread is not started,
- * and the HTTP verdict is tested on raw responses. */
+ * inverted, disabled (never probed; healthy, unhealthy when also inverted), calculated N-of-M,
+ * state shared by an identical check on re-attach and fresh for a changed one, and no probing
+ * after detach. The state machine itself is also driven result by result (zj_health_feed) on a
+ * registry whose thread is not started, and the HTTP verdict is tested on raw responses. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -574,6 +574,55 @@ static void test_health_calculated_follows_children(void **state)
     free(t);
 }
 
+/* Route 53: a disabled check is healthy, and disabled plus inverted is how one stops routing
+ * to a resource: unhealthy from the start, whatever the results, and so for a calculated check
+ * and for the parents that count it. */
+static void test_health_disabled_and_inverted_is_unhealthy(void **state)
+{
+    (void)state;
+    zj_health_t *h = NULL;
+    assert_int_equal(zj_health_new(&h), ZJ_OK);
+    test_img_t *t = img_new(NULL);
+    uint16_t port = dead_port();
+    const uint16_t off = ZJ_CHECK_DISABLED | ZJ_CHECK_INVERTED;
+    uint32_t a = add_check(t, ZJ_CHECK_TCP, "a", port, 1, 0);
+    uint32_t dis = add_check(t, ZJ_CHECK_TCP, "disabled-inverted", port, 1, off);
+    const uint32_t ka[] = {a};
+    uint32_t calc_off = add_calc(t, "calc-disabled-inverted", 1, ka, 1, off);
+    const uint32_t kd[] = {dis};
+    uint32_t parent = add_calc(t, "parent", 1, kd, 1, 0);
+    const uint32_t kc[] = {calc_off};
+    uint32_t parent_of_calc = add_calc(t, "parent-of-calc", 1, kc, 1, 0);
+    assert_int_equal(zj_health_attach(h, &t->img), ZJ_OK);
+    assert_int_equal(seen(t, a), 1);
+    assert_int_equal(seen(t, dis), 0);
+    assert_int_equal(seen(t, calc_off), 0);
+    assert_int_equal(seen(t, parent), 0);
+    assert_int_equal(seen(t, parent_of_calc), 0);
+    assert_int_equal(info_of(h, t, dis).n_flips, 0); /* unhealthy from the start, no flip */
+
+    for (int i = 0; i < 3; i++) {
+        zj_health_feed(h, &t->img, dis, true, "connected");
+        zj_health_feed(h, &t->img, dis, false, "connect refused");
+    }
+    zj_health_feed(h, &t->img, a, false, "connect refused"); /* the child of calc changes */
+    assert_int_equal(seen(t, a), 0);
+    zj_health_feed(h, &t->img, a, true, "connected");
+    assert_int_equal(seen(t, a), 1);
+    assert_int_equal(seen(t, dis), 0);
+    assert_int_equal(seen(t, calc_off), 0);
+    assert_int_equal(seen(t, parent), 0);
+    assert_int_equal(seen(t, parent_of_calc), 0);
+
+    char text[2048];
+    zj_health_describe(h, text, sizeof(text));
+    assert_non_null(strstr(text, " inverted disabled unhealthy streak "));
+
+    zj_health_detach(h, &t->img);
+    zj_health_free(h);
+    free(t);
+}
+
 static void test_health_reattach_shares_state_and_changed_check_is_fresh(void **state)
 {
     (void)state;
@@ -861,6 +910,8 @@ static void test_health_inverted_flips_and_disabled_is_never_probed(void **state
     uint32_t dis = add_check(t, ZJ_CHECK_TCP, "disabled", quiet.port, 1, ZJ_CHECK_DISABLED);
     uint32_t dis_down =
         add_check(t, ZJ_CHECK_TCP, "disabled-down", dead_port(), 1, ZJ_CHECK_DISABLED);
+    uint32_t dis_inv = add_check(t, ZJ_CHECK_TCP, "disabled-inverted", quiet.port, 1,
+                                 ZJ_CHECK_DISABLED | ZJ_CHECK_INVERTED);
     assert_int_equal(zj_health_attach(h, &t->img), ZJ_OK);
     assert_int_equal(zj_health_start(h), ZJ_OK);
 
@@ -872,6 +923,8 @@ static void test_health_inverted_flips_and_disabled_is_never_probed(void **state
     assert_int_equal(info_of(h, t, dis).n_results, 0);
     assert_int_equal(seen(t, dis), 1);
     assert_int_equal(seen(t, dis_down), 1);
+    assert_int_equal(info_of(h, t, dis_inv).n_results, 0);
+    assert_int_equal(seen(t, dis_inv), 0); /* Route 53: disabled and inverted is unhealthy */
 
     zj_health_stop(h);
     zj_health_detach(h, &t->img);
@@ -924,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_http_verdict_status_match_and_framing),
         cmocka_unit_test(test_health_flips_after_exactly_threshold_results),
         cmocka_unit_test(test_health_calculated_follows_children),
+        cmocka_unit_test(test_health_disabled_and_inverted_is_unhealthy),
         cmocka_unit_test(test_health_reattach_shares_state_and_changed_check_is_fresh),
         cmocka_unit_test(test_health_attach_refuses_malformed_checks),
         cmocka_unit_test(test_health_tcp_down_and_up_flip_after_threshold),
