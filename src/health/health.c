@@ -981,6 +981,10 @@ void zj_health_detach(zj_health_t *h, zj_image_t *img)
     pthread_mutex_unlock(&h->mu);
     img->health = NULL;
     if (a != NULL) {
+        /* The thread may sleep in poll() on sockets of probes just aborted: until it returns,
+         * poll keeps them open (the endpoint sees no close) and it would only notice the new
+         * generation at its next deadline. */
+        wake(h);
         free(a->checks);
         free(a->bytes);
         free(a);

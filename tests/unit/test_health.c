@@ -282,8 +282,13 @@ static void serve_http(endpoint_t *ep, int cfd)
     pthread_mutex_unlock(&ep->mu);
     char path[256] = "";
     sscanf(req, "GET %255s ", path);
-    if (strcmp(path, "/slow") == 0 && ep->n_parked < 8) {
+    pthread_mutex_lock(&ep->mu);
+    bool is_parked = strcmp(path, "/slow") == 0 && ep->n_parked < 8;
+    if (is_parked) {
         ep->parked[ep->n_parked++] = cfd; /* never answered */
+    }
+    pthread_mutex_unlock(&ep->mu);
+    if (is_parked) {
         SSL_free(ssl);
         return;
     }
@@ -971,6 +976,49 @@ static void test_health_detach_stops_probing(void **state)
     free(b);
 }
 
+/* Detach aborts the probes in flight and wakes the checker at once: the socket of a probe
+ * waiting for a response that never comes is closed (the endpoint sees the end of the stream)
+ * right away, not when the probe's timeout would have woken the checker. */
+static void test_health_detach_drops_probes_in_flight_at_once(void **state)
+{
+    (void)state;
+    endpoint_t ep = {0};
+    ep_start(&ep, EP_HTTP);
+    zj_health_t *h = NULL;
+    assert_int_equal(zj_health_new(&h), ZJ_OK);
+    test_img_t *t = img_new(NULL);
+    uint32_t c = add_http(t, ZJ_CHECK_HTTP, "slow", ep.port, "/slow", NULL, NULL);
+    t->checks[c].interval_ms = 3000; /* the first probe comes within this */
+    t->checks[c].timeout_ms = 2900;  /* what the checker sleeps on while the probe waits */
+    assert_int_equal(zj_health_attach(h, &t->img), ZJ_OK);
+    assert_int_equal(zj_health_start(h), ZJ_OK);
+
+    int fd = -1;
+    uint64_t until = now_ms() + WAIT_MS;
+    while (fd < 0) {
+        pthread_mutex_lock(&ep.mu);
+        fd = ep.n_parked > 0 ? ep.parked[0] : -1;
+        pthread_mutex_unlock(&ep.mu);
+        if (fd < 0 && now_ms() > until) {
+            fail_msg("the probe never reached the endpoint");
+        }
+        sleep_ms(5);
+    }
+    uint64_t t0 = now_ms();
+    zj_health_detach(h, &t->img);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, 1000);
+    uint64_t waited = now_ms() - t0;
+    char byte;
+    if (rc != 1 || recv(fd, &byte, 1, MSG_DONTWAIT) != 0) {
+        fail_msg("no end of stream %llu ms after detach (poll %d)", (unsigned long long)waited, rc);
+    }
+
+    zj_health_free(h);
+    ep_free(&ep);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -987,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_health_https_sends_sni),
         cmocka_unit_test(test_health_inverted_flips_and_disabled_is_never_probed),
         cmocka_unit_test(test_health_detach_stops_probing),
+        cmocka_unit_test(test_health_detach_drops_probes_in_flight_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
