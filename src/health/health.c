@@ -54,9 +54,10 @@
 #include "health/probe.h"
 #include "util/log.h"
 
-/* Probes in flight at once: each holds one socket and a ZJ_PROBE_RESP_CAP buffer (~14 KiB), so
- * 256 bound the checker to 256 fds and ~4 MiB. A check due while all slots are busy waits for a
- * free slot; 1,000 checks at the 10 s fast interval with 1 s answers use ~100. */
+/* Probes in flight at once: each holds one socket and a zj_probe_t (~17 KiB: request, header
+ * block and body window, health/probe.h), so 256 bound the checker to 256 fds and ~4.5 MiB. A
+ * check due while all slots are busy waits for a free slot; 1,000 checks at the 10 s fast
+ * interval with 1 s answers use ~100. */
 #define HEALTH_MAX_INFLIGHT 256
 /* Shortest interval honoured: the compiler allows 1 s and up; 10 ms lets unit tests run fast
  * without letting a zero turn the checker into a busy loop. */

@@ -7,6 +7,12 @@
  * connection is closed as soon as it has arrived; with one, the body is read until the match is
  * found, ZJ_CHECK_BODY_MATCH_BYTES of it have been seen, or the server closes.
  *
+ * The response is parsed as it arrives (zj_http_feed): the header block is kept apart (up to
+ * ZJ_PROBE_HEAD_CAP; longer is unhealthy) and the body, chunked or not, is decoded into its own
+ * window of exactly ZJ_CHECK_BODY_MATCH_BYTES, so neither large headers nor small chunks shrink
+ * what match= is searched in. Rejected: buffering the raw response and decoding it afterwards
+ * (chunk-size lines and headers would share, and so eat into, the body's buffer).
+ *
  * HTTPS: SNI is the check's host when it is a name (RFC 6066 §3 forbids address literals);
  * certificates are not verified, as Route 53 does not verify them for HTTPS health checks: a
  * check tests that the endpoint answers, and endpoints are often addressed by IP with
@@ -186,107 +192,219 @@ static int hex_value(uint8_t c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Decode a chunked body (RFC 9112 §7.1) into out (cap bytes); *is_done says the body ended (last
- * chunk seen, out full, or malformed: what was decoded is all there will be). Bounded by len. */
-static size_t dechunk(const uint8_t *b, size_t len, uint8_t *out, size_t cap, bool *is_done)
+/* Where a chunked body's decoder stands (RFC 9112 §7.1). */
+enum chunk_state {
+    CHUNK_SIZE = 0, /* hex digits of the chunk size */
+    CHUNK_LINE,     /* the rest of the size line: extensions, up to its LF */
+    CHUNK_DATA,     /* r->left data bytes to come */
+    CHUNK_DATA_CR,  /* the CRLF after the data */
+    CHUNK_DATA_LF,
+};
+
+/* Append body bytes to the window, at most what the window and the body have left. */
+static size_t body_take(zj_http_resp_t *r, const uint8_t *p, size_t len, uint64_t limit)
 {
-    size_t o = 0;
-    size_t i = 0;
-    *is_done = false;
-    while (o < cap) {
-        size_t size = 0;
-        size_t digits = 0;
-        for (; i < len && hex_value(b[i]) >= 0; i++, digits++) {
-            if (digits == 8) { /* a chunk over 4 GiB: malformed for our purpose */
-                *is_done = true;
-                return o;
-            }
-            size = size * 16 + (size_t)hex_value(b[i]);
-        }
-        const uint8_t *eol = i < len ? memmem(b + i, len - i, "\r\n", 2) : NULL;
-        if (eol == NULL) {
-            return o; /* the size line is not complete yet */
-        }
-        if (digits == 0) {
-            *is_done = true;
-            return o;
-        }
-        i = (size_t)(eol - b) + 2;
-        if (size == 0) {
-            *is_done = true;
-            return o;
-        }
-        size_t avail = len - i < size ? len - i : size;
-        size_t take = avail < cap - o ? avail : cap - o;
-        memcpy(out + o, b + i, take);
-        o += take;
-        if (avail < size) {
-            return o; /* more of this chunk to come */
-        }
-        i += size;
-        if (i + 2 > len) {
-            return o;
-        }
-        i += 2; /* the CRLF after the data */
+    size_t room = sizeof(r->body) - r->body_len;
+    size_t take = len < room ? len : room;
+    take = take < limit ? take : (size_t)limit;
+    memcpy(r->body + r->body_len, p, take);
+    r->body_len += take;
+    if (r->body_len == sizeof(r->body)) {
+        r->is_body_done = true; /* the window is full: nothing later is searched */
     }
-    *is_done = true;
-    return o;
+    return take;
 }
 
-int zj_http_verdict(const uint8_t *resp, size_t len, bool is_end, const char *match, char *why,
-                    size_t cap)
+/* One step of the chunked decoder on p[0, len) (len >= 1); returns the bytes it consumed.
+ * Malformed framing ends the body: what was decoded is all there will be. */
+static size_t dechunk_step(zj_http_resp_t *r, const uint8_t *p, size_t len)
 {
-    const uint8_t *eol = memmem(resp, len, "\r\n", 2);
-    if (eol == NULL) {
-        if (!is_end) {
-            return ZJ_PROBE_RUNNING;
+    switch (r->chunk_state) {
+    case CHUNK_SIZE: {
+        int v = hex_value(p[0]);
+        if (v < 0) {
+            r->is_body_done = r->chunk_digits == 0; /* a size line without a size */
+            r->chunk_state = CHUNK_LINE;
+            return 0;
         }
-        snprintf(why, cap, "%s", len == 0 ? "empty response" : "bad status line");
-        return ZJ_PROBE_FAILED;
+        if (r->chunk_digits == 8) { /* a chunk over 4 GiB: malformed for our purpose */
+            r->is_body_done = true;
+            return 0;
+        }
+        r->left = r->left * 16 + (uint64_t)v;
+        r->chunk_digits++;
+        r->chunk_line++;
+        return 1;
     }
-    int status = parse_status(resp, (size_t)(eol - resp));
-    if (status < 0) {
-        snprintf(why, cap, "bad status line");
-        return ZJ_PROBE_FAILED;
+    case CHUNK_LINE:
+        if (p[0] == '\n') {
+            r->chunk_state = CHUNK_DATA;
+            r->is_body_done = r->left == 0; /* the last chunk; trailers are not read */
+            return 1;
+        }
+        if (++r->chunk_line > ZJ_PROBE_CHUNK_LINE_MAX) {
+            r->is_body_done = true;
+        }
+        return 1;
+    case CHUNK_DATA: {
+        size_t n = body_take(r, p, len, r->left);
+        r->left -= n;
+        if (r->left == 0) {
+            r->chunk_state = CHUNK_DATA_CR;
+        }
+        return n;
     }
-    if (status < 200 || status > 399) {
-        snprintf(why, cap, "HTTP %d", status);
-        return ZJ_PROBE_FAILED;
+    case CHUNK_DATA_CR:
+    case CHUNK_DATA_LF:
+        if (p[0] == '\r' && r->chunk_state == CHUNK_DATA_CR) {
+            r->chunk_state = CHUNK_DATA_LF;
+            return 1;
+        }
+        if (p[0] != '\n') {
+            r->is_body_done = true;
+            return 0;
+        }
+        r->chunk_state = CHUNK_SIZE;
+        r->chunk_digits = 0;
+        r->chunk_line = 0;
+        return 1;
+    default:
+        r->is_body_done = true;
+        return 0;
     }
-    if (match == NULL) {
-        snprintf(why, cap, "HTTP %d", status);
-        return ZJ_PROBE_OK;
+}
+
+/* Body bytes p[0, len) as they came off the wire. */
+static void body_feed(zj_http_resp_t *r, const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && !r->is_body_done) {
+        if (!r->is_chunked) {
+            /* takes all it can: the rest lies past the window or past the body */
+            size_t n = body_take(r, p + i, len - i, r->has_length ? r->left : UINT64_MAX);
+            if (r->has_length) {
+                r->left -= n;
+                r->is_body_done |= r->left == 0;
+            }
+            break;
+        }
+        i += dechunk_step(r, p + i, len - i);
+    }
+}
+
+void zj_http_init(zj_http_resp_t *r, const char *match)
+{
+    r->match = match;
+    r->match_len = match != NULL ? strlen(match) : 0;
+    r->status = 0;
+    r->is_head_done = false;
+    r->is_chunked = false;
+    r->has_length = false;
+    r->is_body_done = false;
+    r->left = 0;
+    r->chunk_state = CHUNK_SIZE;
+    r->chunk_digits = 0;
+    r->chunk_line = 0;
+    r->head_len = 0;
+    r->body_len = 0;
+}
+
+/* The status line and headers from p[0, len); *used says how many bytes they took (the rest
+ * is body). Returns a verdict, or ZJ_PROBE_RUNNING with r->is_head_done once the headers are
+ * complete (or more bytes are needed). */
+static int head_feed(zj_http_resp_t *r, const uint8_t *p, size_t len, bool is_end, char *why,
+                     size_t cap, size_t *used)
+{
+    size_t room = sizeof(r->head) - r->head_len;
+    size_t take = len < room ? len : room;
+    /* a CRLF or CRLFCRLF may straddle the previous bytes and these */
+    size_t from = r->head_len > 3 ? r->head_len - 3 : 0;
+    if (take > 0) {
+        memcpy(r->head + r->head_len, p, take);
+        r->head_len += take;
+    }
+    *used = take;
+    bool is_full = r->head_len == sizeof(r->head);
+    if (r->status == 0) {
+        const uint8_t *eol = memmem(r->head + from, r->head_len - from, "\r\n", 2);
+        if (eol == NULL) {
+            if (!is_end && !is_full) {
+                return ZJ_PROBE_RUNNING;
+            }
+            snprintf(why, cap, "%s", r->head_len == 0 ? "empty response" : "bad status line");
+            return ZJ_PROBE_FAILED;
+        }
+        int status = parse_status(r->head, (size_t)(eol - r->head));
+        if (status < 0) {
+            snprintf(why, cap, "bad status line");
+            return ZJ_PROBE_FAILED;
+        }
+        r->status = status;
+        if (status < 200 || status > 399) {
+            snprintf(why, cap, "HTTP %d", status);
+            return ZJ_PROBE_FAILED;
+        }
+        if (r->match == NULL) {
+            snprintf(why, cap, "HTTP %d", status);
+            return ZJ_PROBE_OK;
+        }
     }
     /* The header block ends at the first empty line; the status line's CRLF may be its start. */
-    const uint8_t *hend = memmem(eol, len - (size_t)(eol - resp), "\r\n\r\n", 4);
+    const uint8_t *hend = memmem(r->head + from, r->head_len - from, "\r\n\r\n", 4);
     if (hend == NULL) {
-        if (!is_end) {
-            return ZJ_PROBE_RUNNING;
+        if (is_full) {
+            snprintf(why, cap, "HTTP %d, headers too long", r->status);
+            return ZJ_PROBE_FAILED;
         }
-        snprintf(why, cap, "HTTP %d, headers cut short", status);
-        return ZJ_PROBE_FAILED;
+        if (is_end) {
+            snprintf(why, cap, "HTTP %d, headers cut short", r->status);
+            return ZJ_PROBE_FAILED;
+        }
+        return ZJ_PROBE_RUNNING;
     }
+    const uint8_t *eol = memmem(r->head, r->head_len, "\r\n", 2); /* the status line's end */
     http_head_t head;
     parse_headers(eol + 2, (size_t)(hend - eol), &head);
-    const uint8_t *body = hend + 4;
-    size_t body_len = len - (size_t)(body - resp);
-    uint8_t decoded[ZJ_CHECK_BODY_MATCH_BYTES];
-    const uint8_t *view = body;
-    size_t view_len = body_len < ZJ_CHECK_BODY_MATCH_BYTES ? body_len : ZJ_CHECK_BODY_MATCH_BYTES;
-    bool is_done =
-        body_len >= ZJ_CHECK_BODY_MATCH_BYTES || (head.has_length && body_len >= head.length);
-    if (head.is_chunked) {
-        view = decoded;
-        view_len = dechunk(body, body_len, decoded, sizeof(decoded), &is_done);
-    } else if (head.has_length && head.length < view_len) {
-        view_len = head.length;
+    r->is_head_done = true;
+    r->is_chunked = head.is_chunked;
+    r->has_length = head.has_length && !head.is_chunked; /* RFC 9112 §6.3: chunked wins */
+    r->left = r->has_length ? head.length : 0;
+    r->is_body_done = r->has_length && r->left == 0;
+    /* bytes of this read past the header block are body: give them back */
+    size_t head_end = (size_t)(hend + 4 - r->head);
+    *used -= r->head_len - head_end;
+    r->head_len = head_end;
+    return ZJ_PROBE_RUNNING;
+}
+
+int zj_http_feed(zj_http_resp_t *r, const uint8_t *p, size_t len, bool is_end, char *why,
+                 size_t cap)
+{
+    if (!r->is_head_done) {
+        size_t used = 0;
+        int v = head_feed(r, p, len, is_end, why, cap, &used);
+        if (v != ZJ_PROBE_RUNNING || !r->is_head_done) {
+            return v;
+        }
+        if (used > 0) {
+            p += used;
+            len -= used;
+        }
     }
-    size_t mlen = strlen(match);
-    if (mlen == 0 || (view_len >= mlen && memmem(view, view_len, match, mlen) != NULL)) {
-        snprintf(why, cap, "HTTP %d, match found", status);
+    size_t before = r->body_len;
+    if (len > 0) {
+        body_feed(r, p, len);
+    }
+    /* search only where a match could end in the new bytes */
+    size_t from = before >= r->match_len ? before - r->match_len + 1 : 0;
+    from = r->match_len == 0 ? 0 : from;
+    if (r->match_len == 0 ||
+        (r->body_len >= from + r->match_len &&
+         memmem(r->body + from, r->body_len - from, r->match, r->match_len) != NULL)) {
+        snprintf(why, cap, "HTTP %d, match found", r->status);
         return ZJ_PROBE_OK;
     }
-    if (!is_done && !is_end) {
+    if (!r->is_body_done && !is_end) {
         return ZJ_PROBE_RUNNING;
     }
     snprintf(why, cap, "match not found");
@@ -351,15 +469,14 @@ static int build_request(zj_probe_t *p, const zj_probe_target_t *t)
 
 static int step_recv(zj_probe_t *p)
 {
+    uint8_t buf[ZJ_PROBE_READ_CAP];
+    /* Each read either ends with a verdict or feeds the reader, whose head, body window and
+     * chunk-line bounds end the response after a bounded number of bytes. */
     for (;;) {
-        size_t room = sizeof(p->resp) - p->resp_len;
         ssize_t n = 0;
-        if (room == 0) {
-            break;
-        }
         if (p->ssl != NULL) {
             ERR_clear_error();
-            int r = SSL_read(p->ssl, p->resp + p->resp_len, (int)room);
+            int r = SSL_read(p->ssl, buf, (int)sizeof(buf));
             int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(p->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
                 p->events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
@@ -370,7 +487,7 @@ static int step_recv(zj_probe_t *p)
             }
             n = r > 0 ? r : 0;
         } else {
-            n = recv(p->fd, p->resp + p->resp_len, room, 0);
+            n = recv(p->fd, buf, sizeof(buf), 0);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
                 p->events = POLLIN;
                 return ZJ_PROBE_RUNNING;
@@ -382,20 +499,13 @@ static int step_recv(zj_probe_t *p)
                 return fail_errno(p, "read", errno);
             }
         }
-        if (n == 0) {
-            break; /* end of stream */
-        }
-        p->resp_len += (size_t)n;
-        int v =
-            zj_http_verdict(p->resp, p->resp_len, false, p->match, p->result, sizeof(p->result));
-        if (v != ZJ_PROBE_RUNNING) {
+        int v = zj_http_feed(&p->resp, n > 0 ? buf : NULL, (size_t)n, n == 0, p->result,
+                             sizeof(p->result));
+        if (v != ZJ_PROBE_RUNNING || n == 0) {
             zj_probe_close(p);
             return v;
         }
     }
-    int v = zj_http_verdict(p->resp, p->resp_len, true, p->match, p->result, sizeof(p->result));
-    zj_probe_close(p);
-    return v;
 }
 
 static int step_send(zj_probe_t *p)
@@ -484,10 +594,9 @@ int zj_probe_start(zj_probe_t *p, const zj_probe_target_t *t, struct ssl_ctx_st 
     p->tls = tls;
     p->phase = PHASE_CONNECT;
     p->events = POLLOUT;
-    p->match = t->match;
     p->req_len = 0;
     p->req_sent = 0;
-    p->resp_len = 0;
+    zj_http_init(&p->resp, t->match);
     p->result[0] = '\0';
     if (t->kind == ZJ_CHECK_HTTP || t->kind == ZJ_CHECK_HTTPS) {
         int r = build_request(p, t);

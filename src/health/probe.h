@@ -3,7 +3,11 @@
  * A probe is a small state machine on one non-blocking socket: connect, then for HTTPS the TLS
  * handshake, then for HTTP(S) the request and the response. The checker thread (health.c)
  * polls the socket for p->events and calls zj_probe_step when it is ready; the deadline is the
- * caller's business. Everything a probe reads is bounded by the buffers below.
+ * caller's business. Everything a probe keeps is bounded by the buffers below, and what it reads
+ * by them and ZJ_PROBE_CHUNK_LINE_MAX.
+ *
+ * The response is read incrementally (zj_http_init/zj_http_feed) rather than judged on one
+ * buffer of raw bytes, so that headers and chunk-size lines cannot eat into the body window.
  *
  * Threads: a probe belongs to the thread that started it (the checker thread). */
 #pragma once
@@ -12,20 +16,48 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "zonejet/image.h"
+
 struct ssl_st;
 struct ssl_ctx_st;
 
 /* Request buffer: request line, Host, User-Agent and Connection headers. A path or host that
  * does not fit is a configuration error reported as the probe's result. */
 #define ZJ_PROBE_REQ_CAP 4096u
-/* Response bytes read at most: status line and headers (8 KiB, the usual server limit for a
- * request's headers, so a generous bound for a response's) plus the body bytes the match is
- * searched in (ZJ_CHECK_BODY_MATCH_BYTES) plus chunk-size lines. Whatever comes after is never
- * read: the connection is closed. */
+/* Status line and headers of a response: at most 8 KiB (the usual server limit for a request's
+ * headers, so a generous bound for a response's). With match=, a longer header block makes the
+ * check unhealthy ("headers too long"); without, only the status line is read. */
 #define ZJ_PROBE_HEAD_CAP 8192u
-#define ZJ_PROBE_RESP_CAP (ZJ_PROBE_HEAD_CAP + 5120u + 1024u)
+/* A chunk-size line (size and extensions, RFC 9112 §7.1.1) longer than this is malformed: the
+ * body ends there. With the body window it bounds the bytes a chunked response makes us read
+ * (5,120 one-byte chunks of at most this much overhead each). */
+#define ZJ_PROBE_CHUNK_LINE_MAX 1024u
+/* Bytes taken from the socket per read (a buffer on the checker thread's stack). */
+#define ZJ_PROBE_READ_CAP 4096u
 /* Result text: "connect refused", "HTTP 503", "timeout (tls)", "tls: <OpenSSL reason>"... */
 #define ZJ_PROBE_RESULT_CAP 64u
+
+/* An HTTP response read as it arrives: the status line and headers kept in head (at most
+ * ZJ_PROBE_HEAD_CAP bytes), the body decoded (chunked or not) into body, a window of exactly its
+ * first ZJ_CHECK_BODY_MATCH_BYTES bytes whatever the size of the headers or of the chunks, in
+ * which match is searched. Whatever comes after is never read. Fields are the reader's own. */
+typedef struct zj_http_resp {
+    const char *match; /* NULL: the status line decides alone */
+    size_t match_len;
+    int status; /* 0 until the status line is complete */
+    bool is_head_done;
+    bool is_chunked;
+    bool has_length;
+    bool is_body_done; /* the body ended, or the window is full */
+    uint64_t left;     /* Content-Length body bytes to come; chunked: of the current chunk */
+    int chunk_state;
+    unsigned chunk_digits;
+    unsigned chunk_line; /* bytes of the current chunk-size line */
+    size_t head_len;
+    size_t body_len;
+    uint8_t head[ZJ_PROBE_HEAD_CAP];
+    uint8_t body[ZJ_CHECK_BODY_MATCH_BYTES];
+} zj_http_resp_t;
 
 typedef struct zj_probe_target {
     uint16_t kind; /* ZJ_CHECK_TCP, _HTTP or _HTTPS */
@@ -50,13 +82,11 @@ typedef struct zj_probe {
     struct ssl_ctx_st *tls;
     int phase;
     short events; /* what to poll fd for while RUNNING */
-    const char *match;
     size_t req_len;
     size_t req_sent;
-    size_t resp_len;
     char result[ZJ_PROBE_RESULT_CAP]; /* set when the probe ends */
     char req[ZJ_PROBE_REQ_CAP];
-    uint8_t resp[ZJ_PROBE_RESP_CAP];
+    zj_http_resp_t resp;
 } zj_probe_t;
 
 /** Start probing t: open the socket and begin connecting. tls is the client context for HTTPS
@@ -75,11 +105,15 @@ void zj_probe_close(zj_probe_t *p);
 /** What the probe is waiting for, for a timeout's text: "connect", "tls", "send", "response". */
 const char *zj_probe_phase_name(const zj_probe_t *p);
 
-/** Route 53's HTTP rule on the len response bytes received so far: healthy on status 2xx or
- *  3xx and, when match is not NULL, match found in the first ZJ_CHECK_BODY_MATCH_BYTES bytes
- *  of the body (a chunked body is decoded first). is_end says no more bytes will come (end of
- *  stream, or the buffer is full). Returns ZJ_PROBE_RUNNING when more bytes could change the
- *  verdict, else ZJ_PROBE_OK or ZJ_PROBE_FAILED with the reason ("HTTP 503", "match not found",
- *  "bad status line"...) in why. */
-int zj_http_verdict(const uint8_t *resp, size_t len, bool is_end, const char *match, char *why,
-                    size_t cap);
+/** Start reading a response; match as zj_probe_target_t.match (the caller's, outlives r). */
+void zj_http_init(zj_http_resp_t *r, const char *match);
+
+/** Route 53's HTTP rule on the next len bytes of the response (p may be NULL when len is 0):
+ *  healthy on status 2xx or 3xx and, when match is not NULL, match found in the first
+ *  ZJ_CHECK_BODY_MATCH_BYTES bytes of the body (a chunked body is decoded first). is_end says
+ *  no more bytes will come (end of stream). Returns ZJ_PROBE_RUNNING when more bytes could
+ *  change the verdict, else ZJ_PROBE_OK or ZJ_PROBE_FAILED with the reason ("HTTP 503", "match
+ *  not found", "bad status line", "HTTP 200, headers too long"...) in why; once it has
+ *  returned a verdict, r must not be fed again. */
+int zj_http_feed(zj_http_resp_t *r, const uint8_t *p, size_t len, bool is_end, char *why,
+                 size_t cap);

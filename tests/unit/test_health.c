@@ -4,7 +4,9 @@
  * inverted, disabled (never probed; healthy, unhealthy when also inverted), calculated N-of-M,
  * state shared by an identical check on re-attach and fresh for a changed one, and no probing
  * after detach. The state machine itself is also driven result by result (zj_health_feed) on a
- * registry whose thread is not started, and the HTTP verdict is tested on raw responses. */
+ * registry whose thread is not started, and the HTTP verdict is tested on raw responses, fed at
+ * once and byte by byte: the match window is the first 5,120 body bytes whatever the size of
+ * the headers (up to 8 KiB; more is unhealthy) or of the chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,9 +223,62 @@ static int bind_on(uint16_t port, uint16_t *bound, bool is_listening)
     return fd;
 }
 
-/* The response for a request path. */
-static void respond(const char *path, char *out, size_t cap)
+/* A 200 response whose header block (status line to the empty line) is head_len bytes, and
+ * whose body is n_x 'x' bytes then TOKEN, in chunks of chunk bytes (0: with Content-Length).
+ * Returns its length (at most cap). */
+static size_t make_resp(size_t head_len, size_t n_x, size_t chunk, char *out, size_t cap)
 {
+    const char *te = chunk > 0 ? "Transfer-Encoding: chunked\r\n" : "";
+    size_t body_len = n_x + strlen(TOKEN);
+    char cl[64] = "";
+    if (chunk == 0) {
+        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", body_len);
+    }
+    int n = snprintf(out, cap, "HTTP/1.1 200 OK\r\n%s%sX-Pad: ", te, cl);
+    size_t o = (size_t)n;
+    assert_true(head_len >= o + 4 && head_len < cap);
+    memset(out + o, 'p', head_len - o - 4);
+    o = head_len - 4;
+    memcpy(out + o, "\r\n\r\n", 4);
+    o += 4;
+    for (size_t at = 0; at < body_len;) {
+        size_t k = chunk > 0 && body_len - at > chunk ? chunk : body_len - at;
+        if (chunk > 0) {
+            o += (size_t)snprintf(out + o, cap - o, "%zx\r\n", k);
+        }
+        assert_true(o + k + 16 < cap);
+        for (size_t i = 0; i < k; i++, at++) {
+            out[o++] = at < n_x ? 'x' : TOKEN[at - n_x];
+        }
+        if (chunk > 0) {
+            memcpy(out + o, "\r\n", 2);
+            o += 2;
+        }
+    }
+    if (chunk > 0) {
+        memcpy(out + o, "0\r\n\r\n", 5);
+        o += 5;
+    }
+    return o;
+}
+
+/* The response for a request path; returns its length. */
+static size_t respond(const char *path, char *out, size_t cap)
+{
+    /* the token's last byte is body byte 5,120 (/window-...) or 5,121 (/late-...) */
+    const size_t x_in = ZJ_CHECK_BODY_MATCH_BYTES - strlen(TOKEN);
+    if (strcmp(path, "/window-bytes") == 0) { /* one-byte chunks */
+        return make_resp(64, x_in, 1, out, cap);
+    }
+    if (strcmp(path, "/late-bytes") == 0) {
+        return make_resp(64, x_in + 1, 1, out, cap);
+    }
+    if (strcmp(path, "/window-head") == 0) { /* the largest header block, one-byte chunks */
+        return make_resp(ZJ_PROBE_HEAD_CAP, x_in, 1, out, cap);
+    }
+    if (strcmp(path, "/long-head") == 0) { /* ~10 KiB of headers */
+        return make_resp(10240, x_in, 0, out, cap);
+    }
     if (strcmp(path, "/fail") == 0) {
         snprintf(out, cap, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown");
     } else if (strcmp(path, "/redirect") == 0) {
@@ -243,12 +298,17 @@ static void respond(const char *path, char *out, size_t cap)
         snprintf(out, cap, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall good: %s\n",
                  TOKEN);
     }
+    return strlen(out);
 }
+
+/* Room for the largest test response: 10 KiB of headers, or 8 KiB of headers and 5,120 body
+ * bytes in one-byte chunks (6 bytes each). */
+#define RESP_MAX (64u * 1024u)
 
 static void serve_http(endpoint_t *ep, int cfd)
 {
     char req[1024];
-    char resp[8192];
+    char *resp = NULL;
     size_t len = 0;
     SSL *ssl = NULL;
     struct timeval tv = {.tv_sec = 1};
@@ -292,14 +352,17 @@ static void serve_http(endpoint_t *ep, int cfd)
         SSL_free(ssl);
         return;
     }
-    respond(path, resp, sizeof(resp));
+    resp = malloc(RESP_MAX);
+    assert_non_null(resp);
+    size_t rlen = respond(path, resp, RESP_MAX);
     if (ssl != NULL) {
-        SSL_write(ssl, resp, (int)strlen(resp));
+        SSL_write(ssl, resp, (int)rlen);
         SSL_shutdown(ssl);
     } else {
-        (void)!send(cfd, resp, strlen(resp), MSG_NOSIGNAL);
+        (void)!send(cfd, resp, rlen, MSG_NOSIGNAL);
     }
 out:
+    free(resp);
     SSL_free(ssl);
     close(cfd);
 }
@@ -403,10 +466,88 @@ static SSL_CTX *make_server_tls(void)
 
 /* ---- the HTTP verdict on raw bytes ---- */
 
+/* The reader on len bytes: fed at once, and again one byte at a time (a verdict must not
+ * depend on how the bytes arrive); then is_end says whether the stream ends there. */
+static int verdict_n(const char *resp, size_t len, bool is_end, const char *match, char *why)
+{
+    static zj_http_resp_t r; /* 13 KiB: not on the stack */
+    char why1[ZJ_PROBE_RESULT_CAP] = "";
+    zj_http_init(&r, match);
+    int v = zj_http_feed(&r, (const uint8_t *)resp, len, is_end, why, ZJ_PROBE_RESULT_CAP);
+    zj_http_init(&r, match);
+    int v1 = ZJ_PROBE_RUNNING;
+    for (size_t i = 0; i < len && v1 == ZJ_PROBE_RUNNING; i++) {
+        v1 = zj_http_feed(&r, (const uint8_t *)resp + i, 1, false, why1, sizeof(why1));
+    }
+    if (v1 == ZJ_PROBE_RUNNING && is_end) {
+        v1 = zj_http_feed(&r, NULL, 0, true, why1, sizeof(why1));
+    }
+    assert_int_equal(v1, v);
+    if (v != ZJ_PROBE_RUNNING) {
+        assert_string_equal(why1, why);
+    }
+    return v;
+}
+
 static int verdict(const char *resp, bool is_end, const char *match, char *why)
 {
-    return zj_http_verdict((const uint8_t *)resp, strlen(resp), is_end, match, why,
-                           ZJ_PROBE_RESULT_CAP);
+    return verdict_n(resp, strlen(resp), is_end, match, why);
+}
+
+/* The body window is the first 5,120 decoded bytes whatever the headers and chunks around it:
+ * headers up to ZJ_PROBE_HEAD_CAP bytes, one-byte chunks; a longer header block is unhealthy. */
+static void test_http_verdict_window_ignores_headers_and_chunking(void **state)
+{
+    (void)state;
+    static char buf[RESP_MAX];
+    char why[ZJ_PROBE_RESULT_CAP];
+    const size_t x_in = ZJ_CHECK_BODY_MATCH_BYTES - strlen(TOKEN); /* token ends at 5,120 */
+    const size_t chunks[] = {0, 1, 7};
+    const size_t heads[] = {64, 8000, ZJ_PROBE_HEAD_CAP};
+    for (size_t c = 0; c < ZJ_ARRAY_SIZE(chunks); c++) {
+        for (size_t k = 0; k < ZJ_ARRAY_SIZE(heads); k++) {
+            size_t len = make_resp(heads[k], x_in, chunks[c], buf, sizeof(buf));
+            if (verdict_n(buf, len, true, TOKEN, why) != ZJ_PROBE_OK) {
+                fail_msg("head %zu, chunks of %zu: %s", heads[k], chunks[c], why);
+            }
+            assert_string_equal(why, "HTTP 200, match found");
+            len = make_resp(heads[k], x_in + 1, chunks[c], buf, sizeof(buf));
+            if (verdict_n(buf, len, true, TOKEN, why) != ZJ_PROBE_FAILED) {
+                fail_msg("head %zu, chunks of %zu: found one byte past the window", heads[k],
+                         chunks[c]);
+            }
+            assert_string_equal(why, "match not found");
+            /* the window fills before the stream ends: decided without waiting for the close */
+            assert_int_equal(verdict_n(buf, len, false, TOKEN, why), ZJ_PROBE_FAILED);
+        }
+    }
+    /* one byte more of headers than the cap: unhealthy, with or without the end of stream */
+    size_t len = make_resp(ZJ_PROBE_HEAD_CAP + 1, x_in, 0, buf, sizeof(buf));
+    assert_int_equal(verdict_n(buf, len, false, TOKEN, why), ZJ_PROBE_FAILED);
+    assert_string_equal(why, "HTTP 200, headers too long");
+    len = make_resp(10240, 0, 0, buf, sizeof(buf));
+    assert_int_equal(verdict_n(buf, len, true, TOKEN, why), ZJ_PROBE_FAILED);
+    assert_string_equal(why, "HTTP 200, headers too long");
+    /* without match= only the status line counts: long headers do not matter */
+    assert_int_equal(verdict_n(buf, len, true, NULL, why), ZJ_PROBE_OK);
+    /* a status line that does not end within the cap */
+    memset(buf, 'H', ZJ_PROBE_HEAD_CAP + 10);
+    assert_int_equal(verdict_n(buf, ZJ_PROBE_HEAD_CAP + 10, false, TOKEN, why), ZJ_PROBE_FAILED);
+    assert_string_equal(why, "bad status line");
+    /* a chunk-size line longer than ZJ_PROBE_CHUNK_LINE_MAX ends the body */
+    int n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "2\r\nab\r\n5;");
+    memset(buf + n, 'e', ZJ_PROBE_CHUNK_LINE_MAX);
+    n += (int)ZJ_PROBE_CHUNK_LINE_MAX;
+    n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\r\n%s\r\n0\r\n\r\n", TOKEN);
+    assert_int_equal(verdict_n(buf, (size_t)n, false, TOKEN, why), ZJ_PROBE_FAILED);
+    /* a shorter extension is skipped */
+    n = snprintf(buf, sizeof(buf),
+                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\nab\r\nd;name=\"v\"\r\n%s\r\n0\r\n\r\n",
+                 TOKEN);
+    assert_int_equal(verdict_n(buf, (size_t)n, false, TOKEN, why), ZJ_PROBE_OK);
 }
 
 static void test_http_verdict_status_match_and_framing(void **state)
@@ -774,6 +915,13 @@ static void test_health_http_status_match_and_request(void **state)
     uint32_t slow = add_http(t, ZJ_CHECK_HTTP, "slow", ep.port, "/slow", NULL, NULL);
     t->checks[slow].interval_ms = 200; /* only one parked connection per 200 ms */
     t->checks[slow].timeout_ms = 100;
+    /* the body window is the first 5,120 decoded bytes, whatever the headers and chunks */
+    uint32_t wbytes =
+        add_http(t, ZJ_CHECK_HTTP, "window-bytes", ep.port, "/window-bytes", NULL, TOKEN);
+    uint32_t lbytes = add_http(t, ZJ_CHECK_HTTP, "late-bytes", ep.port, "/late-bytes", NULL, TOKEN);
+    uint32_t whead =
+        add_http(t, ZJ_CHECK_HTTP, "window-head", ep.port, "/window-head", NULL, TOKEN);
+    uint32_t lhead = add_http(t, ZJ_CHECK_HTTP, "long-head", ep.port, "/long-head", NULL, TOKEN);
     assert_int_equal(zj_health_attach(h, &t->img), ZJ_OK);
     assert_int_equal(zj_health_start(h), ZJ_OK);
 
@@ -785,6 +933,10 @@ static void test_health_http_status_match_and_request(void **state)
     assert_string_equal(wait_for(h, t, chunked, 1, 1).last, "HTTP 200, match found");
     assert_string_equal(wait_for(h, t, big, 1, 0).last, "match not found");
     assert_string_equal(wait_for(h, t, slow, 1, 0).last, "timeout (response)");
+    assert_string_equal(wait_for(h, t, wbytes, 1, 1).last, "HTTP 200, match found");
+    assert_string_equal(wait_for(h, t, lbytes, 1, 0).last, "match not found");
+    assert_string_equal(wait_for(h, t, whead, 1, 1).last, "HTTP 200, match found");
+    assert_string_equal(wait_for(h, t, lhead, 1, 0).last, "HTTP 200, headers too long");
     zj_health_stop(h);
 
     char text[8192];
@@ -1023,6 +1175,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_verdict_status_match_and_framing),
+        cmocka_unit_test(test_http_verdict_window_ignores_headers_and_chunking),
         cmocka_unit_test(test_health_flips_after_exactly_threshold_results),
         cmocka_unit_test(test_health_calculated_follows_children),
         cmocka_unit_test(test_health_disabled_and_inverted_is_unhealthy),
