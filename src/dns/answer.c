@@ -77,7 +77,9 @@ typedef struct resp {
     zj_client_t client;
     bool has_client;
     bool used_policy;
-    uint8_t scope;
+    bool is_ecs_mapped;    /* the client is the IPv4 address of an IPv4-mapped ECS prefix */
+    bool is_scope_by_addr; /* a choice in the answer section looked at the client's address */
+    uint8_t scope;         /* in the client's family (IPv4 bits for a mapped ECS address) */
 } resp_t;
 
 static void rrl_class(resp_t *r, int cls, const uint8_t *key, size_t len)
@@ -325,8 +327,19 @@ undo:
     return false;
 }
 
+/* An ECS address of family 2 inside ::ffff:0:0/96 (RFC 4291 §2.5.5.2), with at least those 96
+ * bits given: it names an IPv4 client (or network). */
+static bool ecs_is_v4_mapped(const zj_query_t *qp)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    return qp->ecs_family == 2 && qp->ecs_source >= 96 && qp->ecs_addr_len >= 12 &&
+           memcmp(qp->ecs_addr, prefix, sizeof(prefix)) == 0;
+}
+
 /* The client a policy answers (docs/policies.md): the ECS address when the query carries one,
- * else the packet's source, where an IPv4-mapped IPv6 source is the IPv4 client it stands for.
+ * else the packet's source; an IPv4-mapped IPv6 address, from either, is the IPv4 client it
+ * stands for (an ECS ::ffff:a.b.c.d/96+n is a.b.c.d/n; put_opt then reports the scope back in
+ * the query's terms, 96 + the IPv4 scope).
  * RFC 7871 §7.1.2: a SOURCE PREFIX-LENGTH of 0 means the client's address must not be used; the
  * query then carries no address to tailor on, so the packet's source (the resolver) is used as
  * for a query without the option, and put_opt answers with scope 0 (§7.3.1: such an answer is
@@ -340,7 +353,12 @@ static const zj_client_t *policy_client(resp_t *r)
     }
     r->has_client = true;
     memset(c, 0, sizeof(*c));
-    if (qp->has_ecs && qp->ecs_source > 0) {
+    if (qp->has_ecs && qp->ecs_source > 0 && ecs_is_v4_mapped(qp)) {
+        c->family = AF_INET;
+        memcpy(c->addr, qp->ecs_addr + 12, qp->ecs_addr_len - 12u);
+        c->source_len = (uint8_t)(qp->ecs_source - 96u);
+        r->is_ecs_mapped = true;
+    } else if (qp->has_ecs && qp->ecs_source > 0) {
         /* query.c admitted families 1 and 2 only, the address cut to the source prefix */
         c->family = qp->ecs_family == 1 ? AF_INET : AF_INET6;
         memcpy(c->addr, qp->ecs_addr, qp->ecs_addr_len);
@@ -385,6 +403,10 @@ static unsigned pick_sets(resp_t *r, const zj_image_t *img, uint32_t rs, bool in
     uint8_t scope = 0;
     unsigned n = zj_policy_choose(img, d->wire_off, &env, out, &scope);
     r->used_policy = true;
+    uint16_t kind = img->policies[d->wire_off].kind;
+    if (in_answer && (kind == ZJ_POL_GEO || kind == ZJ_POL_CIDR || kind == ZJ_POL_LATENCY)) {
+        r->is_scope_by_addr = true;
+    }
     if (in_answer && scope > r->scope) {
         r->scope = scope;
     }
@@ -789,12 +811,18 @@ static int answer_chaos(resp_t *r, const zj_answer_cfg_t *cfg, const zj_query_t 
     return ZJ_RCODE_NOERROR;
 }
 
-/* The ECS scope to answer with: that of the policy choices, capped at the family's width. */
+/* The ECS scope to answer with: that of the policy choices, capped at the family's width. For
+ * an IPv4-mapped ECS address the choices were made on the IPv4 address, so their scope counts
+ * from bit 96 of the query's address: even IPv4 scope 0 (all of IPv4) is ::ffff:0:0/96, not all
+ * of IPv6, whose clients an address-driven policy may answer differently. */
 static uint8_t ecs_scope(const resp_t *r, const zj_query_t *qp)
 {
     uint8_t max = qp->ecs_family == 1 ? 32 : 128;
     if (qp->ecs_source == 0) {
         return 0;
+    }
+    if (r->is_ecs_mapped && r->is_scope_by_addr) {
+        return (uint8_t)(96u + (r->scope < 32 ? r->scope : 32u));
     }
     return r->scope < max ? r->scope : max;
 }
@@ -989,6 +1017,8 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
     r.rng = rs->rng;
     r.has_client = false;
     r.used_policy = false;
+    r.is_ecs_mapped = false;
+    r.is_scope_by_addr = false;
     r.scope = 0;
     memcpy(out, pkt, qp.question_end); /* header (rewritten below) and question, byte for byte */
 

@@ -7,8 +7,8 @@
  * region when a match is unhealthy, the default, NODATA without one; CIDR longest prefix and
  * "*"; latency preference order, fallback past unhealthy regions and to the "*" entry; a CNAME
  * policy whose chosen target drives the chain; policies in ANY and in additional records; the
- * client taken from ECS, from the packet source and from an IPv4-mapped source; and the ECS
- * scope of the response, including SOURCE PREFIX-LENGTH 0. */
+ * client taken from ECS, from the packet source and from an IPv4-mapped source or ECS address;
+ * and the ECS scope of the response, including SOURCE PREFIX-LENGTH 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -249,6 +249,10 @@ typedef struct resp {
     unsigned n_rrs;
     unsigned an, ns, ar;
     int scope; /* ECS scope in the response, -1 without ECS */
+    uint16_t ecs_family;
+    uint8_t ecs_source;
+    uint8_t ecs_addr[16];
+    size_t ecs_addr_len;
 } resp_t;
 
 static size_t skip_name(const uint8_t *m, size_t len, size_t pos)
@@ -291,7 +295,12 @@ static void parse(resp_t *r)
                 for (size_t o = 0; o + 4 <= rdlen;) {
                     uint16_t code = zj_be16(rd + o), olen = zj_be16(rd + o + 2);
                     if (code == ZJ_EDNS_OPT_ECS) {
+                        assert_true(olen >= 4 && olen <= 4 + 16 && o + 4 + olen <= rdlen);
+                        r->ecs_family = zj_be16(rd + o + 4);
+                        r->ecs_source = rd[o + 6];
                         r->scope = rd[o + 7];
+                        r->ecs_addr_len = olen - 4u;
+                        memcpy(r->ecs_addr, rd + o + 8, r->ecs_addr_len);
                     }
                     o += 4u + olen;
                 }
@@ -765,6 +774,52 @@ static void test_client_from_packet_source(void **state)
     assert_string_equal(a_list(&r, 0, got, sizeof(got)), "10.5.0.9");
 }
 
+/* An ECS address of family 2 in ::ffff:0:0/96 is the IPv4 client it maps: /96 + n is the IPv4
+ * /n. The response keeps family 2, the source and the address bytes as sent, with the scope
+ * counted from bit 96. */
+static void test_ecs_v4_mapped_is_the_ipv4_client(void **state)
+{
+    (void)state;
+    all_healthy();
+    zj_responder_t z;
+    zj_responder_init(&z, &cfg, 1);
+    resp_t r;
+    char got[64];
+    ecs_t e = v6("::ffff:10.20.9.0", 120); /* 10.20.9.0/24: office, scope 21 */
+    ask(&z, &r, "cidr.pol.test.", ZJ_T_A, &e);
+    assert_string_equal(a_list(&r, 0, got, sizeof(got)), "10.5.0.1");
+    assert_int_equal(r.scope, 96 + 21);
+    assert_int_equal(r.ecs_family, 2);
+    assert_int_equal(r.ecs_source, 120);
+    assert_int_equal(r.ecs_addr_len, 15);
+    static const uint8_t sent[15] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 10, 20, 9};
+    assert_memory_equal(r.ecs_addr, sent, sizeof(sent));
+
+    e = v6("::ffff:10.20.5.7", 128); /* the host /32 */
+    expect_a(&z, "cidr.pol.test.", &e, "10.5.0.3", 128);
+    e = v6("::ffff:10.128.0.0", 112); /* no prefix in IPv4: "*", scope 9 of IPv4 */
+    expect_a(&z, "cidr.pol.test.", &e, "10.5.0.9", 96 + 9);
+    e = v6("::ffff:192.0.2.5", 128); /* geolocation of the IPv4 address: US-CA */
+    expect_a(&z, "geo.pol.test.", &e, "10.3.0.1", 96 + 24);
+    e = v6("::ffff:203.0.113.1", 128); /* latency: continent AS */
+    expect_a(&z, "lat.pol.test.", &e, "10.6.0.3", 96 + 25);
+    e = v6("::ffff:10.128.0.0", 112); /* NODATA keeps the scope of the miss */
+    expect_nodata(&z, "cidrnd.pol.test.", &e, 96 + 9);
+    /* a choice that does not look at the address: scope 0 */
+    e = v6("::ffff:10.20.9.0", 120);
+    ask(&z, &r, "fo.pol.test.", ZJ_T_A, &e);
+    assert_string_equal(a_list(&r, 0, got, sizeof(got)), "10.9.0.1");
+    assert_int_equal(r.scope, 0);
+    /* not IPv4-mapped: an IPv6 client, which no IPv6 prefix of the collection holds */
+    e = v6("::fffe:a14:900", 120);
+    expect_a(&z, "cidr.pol.test.", &e, "10.5.0.9", -1);
+    /* ::ffff:0:0/96 is all of IPv4: the default of the IPv4 map around 0.0.0.0 */
+    e = v6("::ffff:0.0.0.0", 96);
+    ask(&z, &r, "cidr.pol.test.", ZJ_T_A, &e);
+    assert_string_equal(a_list(&r, 0, got, sizeof(got)), "10.5.0.9");
+    assert_true(r.scope >= 96 && r.scope <= 128);
+}
+
 /* ---- latency -------------------------------------------------------------------------------- */
 
 static void test_latency_preference_and_fallback(void **state)
@@ -905,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_cidr_longest_prefix_and_default),
         cmocka_unit_test(test_cidr_unhealthy_location_falls_to_default),
         cmocka_unit_test(test_client_from_packet_source),
+        cmocka_unit_test(test_ecs_v4_mapped_is_the_ipv4_client),
         cmocka_unit_test(test_latency_preference_and_fallback),
         cmocka_unit_test(test_cname_policy_target_drives_the_chain),
         cmocka_unit_test(test_any_and_additional_use_the_policy),
