@@ -527,11 +527,14 @@ static void put_additional(resp_t *r, const zj_image_t *img, const uint32_t *rrs
     }
 }
 
-/* RFC 8482 §4.1: over UDP answer ANY with one RRset; over TCP with all of them. */
-static void answer_any(resp_t *r, const zj_image_t *img, uint32_t node, const uint8_t *lname,
-                       size_t len, bool is_tcp)
+/* RFC 8482 §4.1: over UDP answer ANY with one RRset; over TCP with all of them. When nothing is
+ * left to answer with (every RRset is a policy that chose no set for this client), the answer
+ * is NODATA and carries the zone's SOA (RFC 2308 §2.2). Returns false for NODATA. */
+static bool answer_any(resp_t *r, const zj_image_t *img, uint32_t zone, uint32_t node,
+                       const uint8_t *lname, size_t len, bool is_tcp)
 {
     const zj_img_node_d *n = &img->nodes[node];
+    bool has_answer = false;
     for (uint32_t i = n->rrset_first; i < n->rrset_first + n->n_rrsets; i++) {
         if (img->rrsets[i].type == ZJ_T_RRSIG) {
             continue;
@@ -539,10 +542,17 @@ static void answer_any(resp_t *r, const zj_image_t *img, uint32_t node, const ui
         uint32_t sets[ZJ_POLICY_MAX_ANSWER];
         unsigned k = pick_sets(r, img, i, true, sets);
         put_sets(r, &r->an, img, sets, k, lname, len);
-        if (!is_tcp && k > 0) {
-            break;
+        if (k > 0) {
+            has_answer = true;
+            if (!is_tcp) {
+                break;
+            }
         }
     }
+    if (!has_answer) {
+        put_soa(r, img, zone);
+    }
+    return has_answer;
 }
 
 /* DNAME substitution (RFC 6672 §2.2): qname = prefix + owner  ->  prefix + target.
@@ -656,7 +666,9 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
         zj_zone_lookup(img, zone, q, qtype, &lk);
         if (qtype == ZJ_T_ANY && (lk.kind == ZJ_LOOKUP_NODATA || lk.kind == ZJ_LOOKUP_CNAME) &&
             img->nodes[lk.node].n_rrsets > 0) {
-            answer_any(r, img, lk.node, q->name, q->len, is_tcp);
+            if (!answer_any(r, img, zone, lk.node, q->name, q->len, is_tcp)) {
+                rrl_class(r, ZJ_RRL_CLS_NODATA, q0->name, q0->len);
+            }
             return ZJ_RCODE_NOERROR;
         }
         if (lk.rrset == ZJ_IMG_NONE && lk.kind != ZJ_LOOKUP_NODATA &&

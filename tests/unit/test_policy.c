@@ -6,9 +6,10 @@
  * distinct, and only healthy values while any is; geolocation most specific match, the larger
  * region when a match is unhealthy, the default, NODATA without one; CIDR longest prefix and
  * "*"; latency preference order, fallback past unhealthy regions and to the "*" entry; a CNAME
- * policy whose chosen target drives the chain; policies in ANY and in additional records; the
- * client taken from ECS, from the packet source and from an IPv4-mapped source or ECS address;
- * and the ECS scope of the response, including SOURCE PREFIX-LENGTH 0. */
+ * policy whose chosen target drives the chain; policies in ANY (NODATA with the SOA when every
+ * policy there chose nothing) and in additional records; the client taken from ECS, from the
+ * packet source and from an IPv4-mapped source or ECS address; and the ECS scope of the
+ * response, including SOURCE PREFIX-LENGTH 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -912,6 +913,42 @@ static void test_any_and_additional_use_the_policy(void **state)
     all_healthy();
 }
 
+/* ANY at a name whose only RRsets are policies that choose nothing for this client (geo or
+ * cidr without a match and without a default): NODATA with the SOA (RFC 2308 §2.2), over UDP
+ * and TCP; with a match, the chosen set and no SOA. */
+static void test_any_with_nothing_chosen_is_nodata_with_soa(void **state)
+{
+    (void)state;
+    all_healthy();
+    zj_responder_t z;
+    zj_responder_init(&z, &cfg, 1);
+    static const char *const names[] = {"cidrnd.pol.test.", "geond.pol.test."};
+    static const char *const miss[] = {"10.128.0.0", "203.0.113.1"};
+    static const char *const hit[] = {"10.20.9.0", "192.0.2.5"};
+    for (int k = 0; k < 2; k++) {
+        for (int tcp = 0; tcp <= 1; tcp++) {
+            uint8_t q[512];
+            resp_t r;
+            ecs_t e = v4(miss[k], 24);
+            size_t ql = make_query(q, names[k], ZJ_T_ANY, &e);
+            r.len = zj_answer(&z, set, q, ql, NULL, tcp == 1, r.buf, sizeof(r.buf));
+            parse(&r);
+            assert_int_equal(r.rcode, ZJ_RCODE_NOERROR);
+            assert_int_equal(r.an, 0);
+            if (r.ns != 1 || r.rrs[0].section != 1 || r.rrs[0].type != ZJ_T_SOA) {
+                fail_msg("ANY %s from %s over %s: %u authority records", names[k], miss[k],
+                         tcp ? "TCP" : "UDP", r.ns);
+            }
+            e = v4(hit[k], 24);
+            ql = make_query(q, names[k], ZJ_T_ANY, &e);
+            r.len = zj_answer(&z, set, q, ql, NULL, tcp == 1, r.buf, sizeof(r.buf));
+            parse(&r);
+            assert_int_equal(r.an, 1);
+            assert_int_equal(r.ns, 0);
+        }
+    }
+}
+
 static void test_policy_choose_directly(void **state)
 {
     (void)state;
@@ -964,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_latency_preference_and_fallback),
         cmocka_unit_test(test_cname_policy_target_drives_the_chain),
         cmocka_unit_test(test_any_and_additional_use_the_policy),
+        cmocka_unit_test(test_any_with_nothing_chosen_is_nodata_with_soa),
         cmocka_unit_test(test_policy_choose_directly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
