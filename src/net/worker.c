@@ -187,6 +187,9 @@ void zj_worker_join(zj_worker_t *w)
 size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
                           void (*advance)(zj_worker_t *, zj_tcp_conn_t *))
 {
+    if (w->tcp.ready_count == 0) {
+        return n; /* the common case under UDP load: no clock read, no list walk */
+    }
     uint64_t now_ms = zj_now_ms();
     while (n < limit) {
         zj_tcp_conn_t *c = zj_tcp_ready_pop(&w->tcp);
