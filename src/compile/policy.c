@@ -30,6 +30,7 @@
 #include "zonejet/compiler.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
+#include "util/text.h"
 #include "zonejet/zone.h"
 #include "compile/parse.h"
 #include "compile/rdata.h"
@@ -242,25 +243,9 @@ static int show(size_t len)
     return len > POL_SHOW ? POL_SHOW : (int)len;
 }
 
-static char upper(char c)
-{
-    return c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
-}
-
-static bool eq_nocase(const char *a, size_t alen, const char *b)
-{
-    size_t i = 0;
-    for (; i < alen; i++) {
-        if (b[i] == '\0' || upper(a[i]) != upper(b[i])) {
-            return false;
-        }
-    }
-    return b[i] == '\0';
-}
-
 static bool word_is(const word_t *w, const char *s)
 {
-    return eq_nocase(w->s, w->len, s);
+    return zj_eq_nocase(w->s, w->len, s);
 }
 
 /* Decimal without sign, at most max. */
@@ -380,9 +365,9 @@ static bool parse_location(const char *s, size_t len, uint16_t *level, uint16_t 
     size_t kl = (size_t)(colon - s);
     const char *v = colon + 1;
     size_t vl = len - kl - 1;
-    char a = vl >= 1 ? upper(v[0]) : 0;
-    char b = vl >= 2 ? upper(v[1]) : 0;
-    if (eq_nocase(s, kl, "continent")) {
+    char a = vl >= 1 ? zj_upper(v[0]) : 0;
+    char b = vl >= 2 ? zj_upper(v[1]) : 0;
+    if (zj_eq_nocase(s, kl, "continent")) {
         if (vl != 2 || !continent_ok(a, b)) {
             snprintf(why, cap, "unknown continent '%.*s' (AF, AN, AS, EU, NA, OC, SA)", show(vl),
                      v);
@@ -392,8 +377,8 @@ static bool parse_location(const char *s, size_t len, uint16_t *level, uint16_t 
         *code = ZJ_GEO_CODE2(a, b);
         return true;
     }
-    bool is_sub = eq_nocase(s, kl, "subdivision");
-    if (!is_sub && !eq_nocase(s, kl, "country")) {
+    bool is_sub = zj_eq_nocase(s, kl, "subdivision");
+    if (!is_sub && !zj_eq_nocase(s, kl, "country")) {
         snprintf(why, cap,
                  "bad location '%.*s' (continent:XX, country:XX, subdivision:XX-YYY or *)",
                  show(len), s);
@@ -423,7 +408,7 @@ static bool parse_location(const char *s, size_t len, uint16_t *level, uint16_t 
             return false;
         }
         /* image.h: upper case, left-aligned in the three high bytes */
-        packed |= (uint32_t)(uint8_t)upper(v[i]) << (8 * (3 - (i - 3)));
+        packed |= (uint32_t)(uint8_t)zj_upper(v[i]) << (8 * (3 - (i - 3)));
     }
     *level = ZJ_GEO_SUBDIVISION;
     *sub = packed;
@@ -649,7 +634,7 @@ static bool read_attrs(pstate_t *ps, unsigned line, size_t first, attr_t *a, siz
         size_t kl = w->eq >= 0 ? (size_t)w->eq : w->len;
         attr_t *hit = NULL;
         for (size_t k = 0; k < n && hit == NULL; k++) {
-            if (!a[k].is_off && eq_nocase(w->s, kl, a[k].key) && a[k].is_flag == (w->eq < 0)) {
+            if (!a[k].is_off && zj_eq_nocase(w->s, kl, a[k].key) && a[k].is_flag == (w->eq < 0)) {
                 hit = &a[k];
             }
         }
@@ -725,9 +710,9 @@ static bool set_kind_attrs(pstate_t *ps, unsigned line, rawset_t *r, attr_t *a)
         if (!need_attr(ps, line, &a[A_ROLE], "role=primary or role=secondary", "a failover set")) {
             return false;
         }
-        if (eq_nocase(a[A_ROLE].v, a[A_ROLE].vlen, "primary")) {
+        if (zj_eq_nocase(a[A_ROLE].v, a[A_ROLE].vlen, "primary")) {
             r->value = ZJ_FAILOVER_PRIMARY;
-        } else if (eq_nocase(a[A_ROLE].v, a[A_ROLE].vlen, "secondary")) {
+        } else if (zj_eq_nocase(a[A_ROLE].v, a[A_ROLE].vlen, "secondary")) {
             r->value = ZJ_FAILOVER_SECONDARY;
         } else {
             perr(ps, line, "role '%.*s' is neither primary nor secondary", show(a[A_ROLE].vlen),
@@ -1263,8 +1248,8 @@ static void stmt_latency(pstate_t *ps, unsigned line)
     size_t kl = colon ? (size_t)(colon - cl) : 0;
     bool is_loc =
         (cll == 1 && cl[0] == '*') ||
-        (colon != NULL && (eq_nocase(cl, kl, "continent") || eq_nocase(cl, kl, "country") ||
-                           eq_nocase(cl, kl, "subdivision")));
+        (colon != NULL && (zj_eq_nocase(cl, kl, "continent") || zj_eq_nocase(cl, kl, "country") ||
+                           zj_eq_nocase(cl, kl, "subdivision")));
     e.is_prefix = !is_loc;
     if (is_loc && !parse_location(cl, cll, &e.level, &e.code, &e.sub, why, sizeof(why))) {
         perr(ps, line, "%s", why);

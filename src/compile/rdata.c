@@ -59,25 +59,9 @@ static const rr_name_t rr_names[] = {
     {"AVC", 258},       {"AMTRELAY", 260}, {"TA", 32768},    {"DLV", 32769},
 };
 
-static inline char upper(char c)
-{
-    return (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
-}
-
 static inline bool is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-static bool eq_nocase(const char *a, size_t alen, const char *b)
-{
-    size_t i = 0;
-    for (; i < alen; i++) {
-        if (b[i] == '\0' || upper(a[i]) != upper(b[i])) {
-            return false;
-        }
-    }
-    return b[i] == '\0';
 }
 
 /* Decimal number of 1..20 digits, at most max. */
@@ -104,8 +88,8 @@ static bool parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
 int zj_rrtype_from_text(const char *s, size_t len)
 {
     /* RFC 3597 §5: TYPEnnn names any type. */
-    if (len > 4 && upper(s[0]) == 'T' && upper(s[1]) == 'Y' && upper(s[2]) == 'P' &&
-        upper(s[3]) == 'E' && is_digit(s[4])) {
+    if (len > 4 && zj_upper(s[0]) == 'T' && zj_upper(s[1]) == 'Y' && zj_upper(s[2]) == 'P' &&
+        zj_upper(s[3]) == 'E' && is_digit(s[4])) {
         uint64_t v;
         if (!parse_uint(s + 4, len - 4, 65535, &v)) {
             return -1;
@@ -113,7 +97,7 @@ int zj_rrtype_from_text(const char *s, size_t len)
         return (int)v;
     }
     for (size_t i = 0; i < ZJ_ARRAY_SIZE(rr_names); i++) {
-        if (eq_nocase(s, len, rr_names[i].name)) {
+        if (zj_eq_nocase(s, len, rr_names[i].name)) {
             return rr_names[i].type;
         }
     }
@@ -285,7 +269,7 @@ int zj_rdata_parse_ttl(const char *s, size_t len, uint32_t *out)
             continue;
         }
         uint64_t mul;
-        switch (upper(c)) {
+        switch (zj_upper(c)) {
         case 'S':
             mul = 1;
             break;
@@ -397,7 +381,7 @@ static int b32val(char c)
     if (c >= '0' && c <= '9') {
         return c - '0';
     }
-    char u = upper(c);
+    char u = zj_upper(c);
     if (u >= 'A' && u <= 'V') {
         return u - 'A' + 10;
     }
@@ -608,7 +592,7 @@ static void f_alg(rd_in_t *c)
         return;
     }
     for (size_t i = 0; i < ZJ_ARRAY_SIZE(alg_names); i++) {
-        if (eq_nocase(t->p, t->len, alg_names[i].name)) {
+        if (zj_eq_nocase(t->p, t->len, alg_names[i].name)) {
             rd_u8(c, (uint8_t)alg_names[i].type);
             return;
         }
@@ -1071,13 +1055,13 @@ static int64_t loc_coord(rd_in_t *c, unsigned max_deg, char pos, char neg)
         return 0;
     }
     t = rd_next(c);
-    if (t != NULL && !(t->len == 1 && (upper(t->p[0]) == pos || upper(t->p[0]) == neg))) {
+    if (t != NULL && !(t->len == 1 && (zj_upper(t->p[0]) == pos || zj_upper(t->p[0]) == neg))) {
         if (!parse_uint(t->p, t->len, 59, &min)) {
             rd_fail(c, "'%.*s' is not minutes in 0..59", qlen(t), t->p);
             return 0;
         }
         t = rd_next(c);
-        if (t != NULL && !(t->len == 1 && (upper(t->p[0]) == pos || upper(t->p[0]) == neg))) {
+        if (t != NULL && !(t->len == 1 && (zj_upper(t->p[0]) == pos || zj_upper(t->p[0]) == neg))) {
             if (!parse_fixed(t->p, t->len, 3, false, &msec) || msec >= 60000) {
                 rd_fail(c, "'%.*s' is not seconds in 0..59.999", qlen(t), t->p);
                 return 0;
@@ -1088,7 +1072,7 @@ static int64_t loc_coord(rd_in_t *c, unsigned max_deg, char pos, char neg)
     if (t == NULL) {
         return 0;
     }
-    if (!(t->len == 1 && (upper(t->p[0]) == pos || upper(t->p[0]) == neg))) {
+    if (!(t->len == 1 && (zj_upper(t->p[0]) == pos || zj_upper(t->p[0]) == neg))) {
         rd_fail(c, "'%.*s' is not %c or %c", qlen(t), t->p, pos, neg);
         return 0;
     }
@@ -1097,7 +1081,7 @@ static int64_t loc_coord(rd_in_t *c, unsigned max_deg, char pos, char neg)
         rd_fail(c, "more than %u degrees", max_deg);
         return 0;
     }
-    return upper(t->p[0]) == pos ? v : -v;
+    return zj_upper(t->p[0]) == pos ? v : -v;
 }
 
 /* Metres with an optional 'm' and up to two decimals -> centimetres. */
@@ -1173,7 +1157,7 @@ static void parse_caa(rd_in_t *c)
     }
     for (uint32_t k = 0; k < t->len; k++) {
         char ch = t->p[k];
-        if (!is_digit(ch) && !(upper(ch) >= 'A' && upper(ch) <= 'Z')) {
+        if (!is_digit(ch) && !(zj_upper(ch) >= 'A' && zj_upper(ch) <= 'Z')) {
             rd_fail(c, "tag '%.*s' is not alphanumeric", qlen(t), t->p);
             return;
         }
@@ -1223,13 +1207,14 @@ static const char *const svc_key_names[] = {"mandatory", "alpn", "no-default-alp
 static int svc_key_from_text(const char *s, size_t len)
 {
     for (size_t i = 0; i < ZJ_ARRAY_SIZE(svc_key_names); i++) {
-        if (eq_nocase(s, len, svc_key_names[i])) {
+        if (zj_eq_nocase(s, len, svc_key_names[i])) {
             return (int)i;
         }
     }
     uint64_t v;
-    if (len > 3 && len <= 8 && upper(s[0]) == 'K' && upper(s[1]) == 'E' && upper(s[2]) == 'Y' &&
-        (s[3] != '0' || len == 4) && parse_uint(s + 3, len - 3, 65534, &v)) {
+    if (len > 3 && len <= 8 && zj_upper(s[0]) == 'K' && zj_upper(s[1]) == 'E' &&
+        zj_upper(s[2]) == 'Y' && (s[3] != '0' || len == 4) &&
+        parse_uint(s + 3, len - 3, 65534, &v)) {
         return (int)v;
     }
     return -1;
@@ -2084,7 +2069,7 @@ static void print_caa(rd_out_t *o, rd_wire_t *w)
     }
     for (uint32_t k = 0; k < tl; k++) {
         char ch = (char)tag[k];
-        if (!is_digit(ch) && !(upper(ch) >= 'A' && upper(ch) <= 'Z')) {
+        if (!is_digit(ch) && !(zj_upper(ch) >= 'A' && zj_upper(ch) <= 'Z')) {
             w->is_bad = true;
             return;
         }
