@@ -33,9 +33,17 @@
 #include "zonejet/image.h"
 #include "policy/pmap.h"
 
+/* First-level index of the IPv4 map on the high GEO_IDX_BITS bits: idx4[h] is the piece that
+ * holds address h << 16, so every address with those high bits lies in pieces
+ * [idx4[h], idx4[h + 1]] and a lookup binary-searches that window only (a handful of pieces
+ * instead of log2 of a few hundred thousand dependent loads). 256 KiB per database. */
+#define GEO_IDX_BITS 16u
+#define GEO_IDX_SIZE ((1u << GEO_IDX_BITS) + 1u)
+
 struct zj_geo {
     zj_pmap4_d *m4;
     size_t n4;
+    uint32_t *idx4; /* GEO_IDX_SIZE entries (see above) */
     zj_pmap6_d *m6;
     size_t n6;
     zj_geo_loc_t *locs;
@@ -369,6 +377,25 @@ static int find_v4_start(loader_t *l, uint8_t *type, MMDB_entry_s *entry)
     return ZJ_OK;
 }
 
+/* Fill g->idx4 from the (valid, covering) IPv4 map in one pass. */
+static int build_idx4(zj_geo_t *g)
+{
+    g->idx4 = malloc(GEO_IDX_SIZE * sizeof(*g->idx4));
+    if (g->idx4 == NULL) {
+        return ZJ_ENOMEM;
+    }
+    size_t p = 0;
+    for (uint64_t h = 0; h < (1u << GEO_IDX_BITS); h++) {
+        uint32_t at = (uint32_t)(h << (32u - GEO_IDX_BITS));
+        while (p + 1 < g->n4 && g->m4[p + 1].start <= at) {
+            p++;
+        }
+        g->idx4[h] = (uint32_t)p;
+    }
+    g->idx4[1u << GEO_IDX_BITS] = (uint32_t)(g->n4 - 1);
+    return ZJ_OK;
+}
+
 static int load(loader_t *l)
 {
     uint16_t ipv = l->mmdb.metadata.ip_version;
@@ -404,6 +431,9 @@ static int load(loader_t *l)
     if (rc == ZJ_OK &&
         (!zj_pmap4_valid(l->g->m4, l->g->n4) || !zj_pmap6_valid(l->g->m6, l->g->n6))) {
         return fail(l, ZJ_EMALF, "search tree does not cover the address space");
+    }
+    if (rc == ZJ_OK && build_idx4(l->g) != ZJ_OK) {
+        return fail(l, ZJ_ENOMEM, "out of memory");
     }
     return rc;
 }
@@ -451,6 +481,7 @@ void zj_geo_close(zj_geo_t *g)
         return;
     }
     free(g->m4);
+    free(g->idx4);
     free(g->m6);
     free(g->locs);
     free(g);
@@ -463,7 +494,8 @@ bool zj_geo_lookup(const zj_geo_t *g, int family, const uint8_t *addr, zj_geo_lo
     if (family == AF_INET) {
         uint32_t x = ((uint32_t)addr[0] << 24) | ((uint32_t)addr[1] << 16) |
                      ((uint32_t)addr[2] << 8) | addr[3];
-        v = zj_pmap4_find(g->m4, g->n4, x, scope);
+        uint32_t h = x >> (32u - GEO_IDX_BITS);
+        v = zj_pmap4_find_in(g->m4, g->n4, g->idx4[h], (size_t)g->idx4[h + 1] + 1, x, scope);
     } else if (family == AF_INET6) {
         v = zj_pmap6_find(g->m6, g->n6, addr, scope);
     } else {

@@ -263,10 +263,39 @@ out:
 
 /* ---- lookup ------------------------------------------------------------------------------ */
 
+/* piece_scope for IPv4 in 32-bit arithmetic: the query path's common case (a geo or cidr
+ * answer for an IPv4 client) without 128-bit shifts and compares. */
+static unsigned common_prefix4(uint32_t a, uint32_t b)
+{
+    uint32_t x = a ^ b;
+    return x != 0 ? (unsigned)__builtin_clz(x) : 32u;
+}
+
+static uint8_t piece_scope4(uint32_t x, uint32_t s, uint32_t e, unsigned len)
+{
+    uint32_t hm = (uint32_t)(0xFFFFFFFFull >> len); /* len 0-32: no shift by 64 or more */
+    uint32_t block = x & ~hm;
+    unsigned scope = len;
+    if (s != block) {
+        unsigned k = 1u + common_prefix4(x, s - 1u);
+        scope = k > scope ? k : scope;
+    }
+    if (e != (block | hm) && e != UINT32_MAX) {
+        unsigned k = 1u + common_prefix4(x, e + 1u);
+        scope = k > scope ? k : scope;
+    }
+    return (uint8_t)scope;
+}
+
 uint32_t zj_pmap4_find(const zj_pmap4_d *m, size_t n, uint32_t addr, uint8_t *scope)
 {
-    /* last piece whose start <= addr; piece 0 starts at 0 */
-    size_t lo = 0, hi = n;
+    return zj_pmap4_find_in(m, n, 0, n, addr, scope);
+}
+
+uint32_t zj_pmap4_find_in(const zj_pmap4_d *m, size_t n, size_t lo, size_t hi, uint32_t addr,
+                          uint8_t *scope)
+{
+    /* last piece whose start <= addr (piece lo's start is <= addr) */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (m[mid].start <= addr) {
@@ -275,8 +304,8 @@ uint32_t zj_pmap4_find(const zj_pmap4_d *m, size_t n, uint32_t addr, uint8_t *sc
             hi = mid;
         }
     }
-    u128 e = lo + 1 < n ? (u128)m[lo + 1].start - 1 : (u128)UINT32_MAX;
-    *scope = piece_scope(addr, m[lo].start, e, m[lo].len, 32);
+    uint32_t e = lo + 1 < n ? m[lo + 1].start - 1u : UINT32_MAX;
+    *scope = piece_scope4(addr, m[lo].start, e, m[lo].len);
     return m[lo].value;
 }
 

@@ -29,6 +29,11 @@ int zj_pmap_build(const zj_prefix_t *p, size_t n, zj_pmap4_d **out4, size_t *n4,
  *  length): the ECS scope for which the answer holds. m covers the space (n >= 1). */
 uint32_t zj_pmap4_find(const zj_pmap4_d *m, size_t n, uint32_t addr, uint8_t *scope);
 
+/** zj_pmap4_find with the search narrowed to pieces [lo, hi) (lo < hi <= n), which the caller
+ *  knows hold addr (e.g. from a first-level index on the high bits, src/policy/geo.c). */
+uint32_t zj_pmap4_find_in(const zj_pmap4_d *m, size_t n, size_t lo, size_t hi, uint32_t addr,
+                          uint8_t *scope);
+
 /** The same for IPv6; addr is 16 bytes in network order. */
 uint32_t zj_pmap6_find(const zj_pmap6_d *m, size_t n, const uint8_t *addr, uint8_t *scope);
 
