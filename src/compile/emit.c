@@ -358,8 +358,7 @@ static int add_common(zj_builder_t *b, const char *name, const char *text, size_
     return ZJ_OK;
 }
 
-/* x/name.zone or x/name.db -> x/name.policy; false for other file names. */
-static bool policy_path(const char *zone_path, char *out, size_t cap)
+bool zj_policy_path(const char *zone_path, char *out, size_t cap)
 {
     size_t n = strlen(zone_path);
     size_t base;
@@ -379,7 +378,7 @@ int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin
     int rc = add_zone_file(b, path, origin);
     char pp[PATH_MAX];
     struct stat st;
-    if (policy_path(path, pp, sizeof(pp)) && stat(pp, &st) == 0) {
+    if (zj_policy_path(path, pp, sizeof(pp)) && stat(pp, &st) == 0) {
         if (rc != ZJ_OK) {
             /* the zone's errors were reported first */
             diag(b, intern_file(b, pp), 0, false, "not read: its zone file %s has errors", path);

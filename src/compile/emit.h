@@ -29,6 +29,10 @@ void zj_builder_free(zj_builder_t *b);
  *  For x/name.zone or x/name.db, the policy file x/name.policy (docs/policies.md) is read too
  *  when it exists (zj_builder_add_policy_file); if the zone file failed, the policy file is
  *  reported as not read, after the zone's errors. */
+/** The policy file of a zone file: x/name.zone or x/name.db -> x/name.policy (docs/policies.md);
+ *  false for other file names (they have none) or when out (cap bytes) is too small. */
+bool zj_policy_path(const char *zone_path, char *out, size_t cap);
+
 int zj_builder_add_file(zj_builder_t *b, const char *path, const uint8_t *origin);
 
 /** The same for zone text in memory (tests, fuzzing); name is used in diagnostics. */

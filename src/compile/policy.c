@@ -9,8 +9,10 @@
  * Everything a statement names may be declared later in the file (a check used by a set, a
  * child of a calculated check, a CIDR collection, a latency region), so the parser collects raw
  * statements first and resolves names, finds duplicates and groups the sets of one (owner,
- * type) into a policy at the end (zj_polfile_parse -> finish). Duplicates are found by sorting,
- * never by comparing all pairs, so a file with 100k prefixes or sets stays fast.
+ * type) into a policy at the end (zj_polfile_parse -> finish). Duplicate prefixes and sets are
+ * found by sorting, never by comparing all pairs, so a file with 100k prefixes or sets stays
+ * fast. Names of checks, collections and locations are looked up by a linear scan: fine for the
+ * tens to hundreds of them a zone has, quadratic for thousands (not measured).
  *
  * Calculated checks are ordered children first (an explicit-stack depth-first walk, which also
  * finds cycles), so in the image every child index is lower than its parent's: the validator

@@ -38,6 +38,7 @@
 
 #include "zonejet/compiler.h"
 #include "zonejet/image.h"
+#include "util/text.h"
 
 enum phase {
     PHASE_CONNECT = 0,
@@ -183,15 +184,6 @@ static void parse_headers(const uint8_t *h, size_t len, http_head_t *out)
     }
 }
 
-static int hex_value(uint8_t c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (uint8_t)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Where a chunked body's decoder stands (RFC 9112 §7.1). */
 enum chunk_state {
     CHUNK_SIZE = 0, /* hex digits of the chunk size */
@@ -221,7 +213,7 @@ static size_t dechunk_step(zj_http_resp_t *r, const uint8_t *p, size_t len)
 {
     switch (r->chunk_state) {
     case CHUNK_SIZE: {
-        int v = hex_value(p[0]);
+        int v = zj_hex_digit((char)p[0]);
         if (v < 0) {
             r->is_body_done = r->chunk_digits == 0; /* a size line without a size */
             r->chunk_state = CHUNK_LINE;

@@ -374,21 +374,7 @@ static int mmsg_recv_batch(zj_worker_t *w, zj_msg_t *msgs, size_t cap, int timeo
 static void udp_flush(zj_worker_t *w, uint32_t sock, uint32_t count)
 {
     mmsg_state_t *st = w->io_state;
-    uint32_t done = 0;
-    /* Two tries: the second catches a send buffer that filled mid-batch; after that, drop
-     * (UDP clients retry) rather than block the worker. */
-    for (int attempt = 0; attempt < 2 && done < count; attempt++) {
-        int k = sendmmsg(w->udp_fds[sock], &st->tx_hdr[done], count - done, MSG_DONTWAIT);
-        if (k > 0) {
-            done += (uint32_t)k;
-        } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
-            /* The first message failed for a reason of its own (e.g. unreachable): skip it. */
-            done++;
-            zj_stat_add(&w->stats.udp_drops, 1);
-        }
-    }
-    zj_stat_add(&w->stats.udp_tx, done);
-    zj_stat_add(&w->stats.udp_drops, count - done);
+    zj_worker_sendmmsg(w, w->udp_fds[sock], st->tx_hdr, count);
 }
 
 static void tcp_answered(zj_worker_t *w, zj_msg_t *m)

@@ -742,20 +742,7 @@ static void flush_direct(zj_worker_t *w, int fd, struct mmsghdr *mm, const uint3
                          unsigned k)
 {
     uring_state_t *st = w->io_state;
-    unsigned done = 0;
-    while (done < k) {
-        int rc = sendmmsg(fd, mm + done, k - done, MSG_DONTWAIT);
-        if (rc <= 0) {
-            if (rc < 0 && errno == EINTR) {
-                continue;
-            }
-            /* a full socket buffer or an error: these replies are lost (UDP clients retry) */
-            zj_stat_add(&w->stats.udp_drops, k - done);
-            break;
-        }
-        zj_stat_add(&w->stats.udp_tx, (uint64_t)rc);
-        done += (unsigned)rc;
-    }
+    zj_worker_sendmmsg(w, fd, mm, k);
     for (unsigned i = 0; i < k; i++) {
         st->tx_free[st->n_tx_free++] = ids[i];
     }

@@ -212,6 +212,25 @@ size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit
     return n;
 }
 
+void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count)
+{
+    unsigned done = 0; /* sent or skipped */
+    unsigned sent = 0;
+    /* Two tries: the second catches a send buffer that filled mid-batch; after that, drop
+     * (UDP clients retry) rather than block the worker. */
+    for (int attempt = 0; attempt < 2 && done < count; attempt++) {
+        int k = sendmmsg(fd, mm + done, count - done, MSG_DONTWAIT);
+        if (k > 0) {
+            done += (unsigned)k;
+            sent += (unsigned)k;
+        } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+            done++; /* the first message failed for a reason of its own (unreachable): skip it */
+        }
+    }
+    zj_stat_add(&w->stats.udp_tx, sent);
+    zj_stat_add(&w->stats.udp_drops, count - sent);
+}
+
 void zj_worker_expire_tcp(zj_worker_t *w, uint64_t now_ms,
                           void (*close_conn)(zj_worker_t *, zj_tcp_conn_t *))
 {

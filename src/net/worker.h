@@ -104,6 +104,11 @@ int zj_worker_start(zj_worker_t *w, const zj_answer_cfg_t *acfg, uint64_t seed);
 /** Join w's thread (after the stop flag and event are set). */
 void zj_worker_join(zj_worker_t *w);
 
+/** Send count prepared UDP replies on fd with sendmmsg without blocking (both backends' batch
+ *  send): a reply that fails on its own is skipped, a full send buffer gets one more try, the
+ *  rest is dropped; udp_tx and udp_drops count the outcome. */
+void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count);
+
 /** Read worker w's answer counters (the copy published after its last batch) into out.
  *  Any thread. */
 void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out);

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include "zonejet/err.h"
+#include "zonejet/wire.h"
 #include "zonejet/image.h"
 #include "policy/pmap.h"
 
@@ -492,8 +493,7 @@ bool zj_geo_lookup(const zj_geo_t *g, int family, const uint8_t *addr, zj_geo_lo
 {
     uint32_t v;
     if (family == AF_INET) {
-        uint32_t x = ((uint32_t)addr[0] << 24) | ((uint32_t)addr[1] << 16) |
-                     ((uint32_t)addr[2] << 8) | addr[3];
+        uint32_t x = zj_be32(addr);
         uint32_t h = x >> (32u - GEO_IDX_BITS);
         v = zj_pmap4_find_in(g->m4, g->n4, g->idx4[h], (size_t)g->idx4[h + 1] + 1, x, scope);
     } else if (family == AF_INET6) {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "zonejet/wire.h"
 #include "policy/geo.h"
 #include "policy/pmap.h"
 #include "util/rand.h"
@@ -163,11 +164,6 @@ static unsigned choose_multivalue(const pol_ctx_t *c, uint64_t *rng, uint32_t *o
 
 /* ---- address-driven policies --------------------------------------------------------------- */
 
-static uint32_t be32_at(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* Value of the client's address in a table's prefix maps, or ZJ_IMG_NONE (also when the
  * client's address is unknown: *scope = 0 then). */
 static uint32_t table_find(const zj_image_t *img, const zj_img_table_d *t, const zj_client_t *cl,
@@ -175,7 +171,7 @@ static uint32_t table_find(const zj_image_t *img, const zj_img_table_d *t, const
 {
     *scope = 0;
     if (cl->family == AF_INET && t->n4 > 0) {
-        return zj_pmap4_find(img->pmap4 + t->first4, t->n4, be32_at(cl->addr), scope);
+        return zj_pmap4_find(img->pmap4 + t->first4, t->n4, zj_be32(cl->addr), scope);
     }
     if (cl->family == AF_INET6 && t->n6 > 0) {
         return zj_pmap6_find(img->pmap6 + t->first6, t->n6, cl->addr, scope);

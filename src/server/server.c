@@ -377,8 +377,10 @@ static int start_workers(server_t *s)
         }
         s->n_started++;
         zj_addr_format(&s->addrs[0], text, sizeof(text));
-        zj_log_info("worker %u %s on %s%s (cpu %d)", i, s->io->name, text,
-                    s->n_addrs > 1 ? " and more" : "", w->cpu);
+        bool is_sendmmsg = w->is_uring_sendmmsg && s->io == &zj_io_uring_ops;
+        zj_log_info("worker %u %s%s on %s%s (cpu %d)", i, s->io->name,
+                    is_sendmmsg ? " (sendmmsg sends)" : "", text, s->n_addrs > 1 ? " and more" : "",
+                    w->cpu);
     }
     return ZJ_OK;
 }

@@ -145,29 +145,13 @@ static uint64_t stamp_add(uint64_t h, const struct stat *st)
     return XXH3_64bits_withSeed(rec, sizeof(rec), h);
 }
 
-/* "<stem>.policy" beside a zone file named <stem>.zone or <stem>.db, as the compiler looks it up
- * (src/compile/emit.c, docs/policies.md); false for other names, which have no policy file. */
-static bool policy_path(const char *zone_file, char *out, size_t cap)
-{
-    size_t n = strlen(zone_file);
-    if (n > 5 && strcmp(zone_file + n - 5, ".zone") == 0) {
-        n -= 5;
-    } else if (n > 3 && strcmp(zone_file + n - 3, ".db") == 0) {
-        n -= 3;
-    } else {
-        return false;
-    }
-    int w = snprintf(out, cap, "%.*s.policy", (int)n, zone_file);
-    return w > 0 && (size_t)w < cap;
-}
-
 /* Fold a zone file's policy file into h: its identity, or a marker for "none", so that adding,
  * editing or removing only the policy file changes the stamp. */
 static uint64_t stamp_policy(uint64_t h, const char *zone_file)
 {
     char path[PATH_MAX];
     struct stat st;
-    if (!policy_path(zone_file, path, sizeof(path))) {
+    if (!zj_policy_path(zone_file, path, sizeof(path))) {
         return h;
     }
     if (stat(path, &st) == 0) {

@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 
 import zjtest
-from zjtest import ecs, ecs_reply, serve_managed, split_flags
+from zjtest import ecs, ecs_reply, serve_managed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "policy"))
 import policylib as pl  # noqa: E402
@@ -97,7 +97,7 @@ def sets():
 
 @pytest.fixture(scope="session")
 def pol_server(workdir, backend, pol_image, geoip_db):
-    extra, _missing = split_flags([("--seed", SEED), ("--geoip", geoip_db)])
+    extra = ["--seed", str(SEED), "--geoip", str(geoip_db)]
     # one worker: with --seed the sequence of weighted choices is then reproducible
     yield from serve_managed(workdir, backend, ["--image", pol_image, "--workers", "1", *extra],
                              "policy", ready_name=ORIGIN)
@@ -107,11 +107,6 @@ def pol_server(workdir, backend, pol_image, geoip_db):
 def srv(pol_server):
     pol_server.restart_if_dead()
     return pol_server
-
-
-def need_geoip(srv):
-    if not zjtest.flag_supported("--geoip", "x.mmdb"):
-        pytest.skip("zonejetd has no --geoip option (geolocation database not wired in)")
 
 
 def name(owner):
@@ -267,7 +262,6 @@ def geo_scope(prefix):
 
 @pytest.mark.parametrize("prefix,want,want_nd", GEO_CASES, ids=[c[0] for c in GEO_CASES])
 def test_geo_ecs(srv, sets, tcp, prefix, want, want_nd):
-    need_geoip(srv)
     scope = geo_scope(prefix)
     r = pl.ask1(srv.port, name("geo"), options=[ecs(prefix)], tcp=tcp)
     got = pl.chosen_set(r, sets[(name("geo"), "A")], ORIGIN).ident
@@ -284,7 +278,6 @@ def test_geo_ecs(srv, sets, tcp, prefix, want, want_nd):
 
 def test_geo_packet_source(srv, sets, tcp):
     """Without ECS the source address 127.0.0.1 (South America in the database) decides."""
-    need_geoip(srv)
     for edns in (False, True):
         r = pl.ask1(srv.port, name("geo"), tcp=tcp, edns=edns)
         assert pl.chosen_set(r, sets[(name("geo"), "A")], ORIGIN).ident == "sa", r
@@ -381,8 +374,6 @@ LAT_CASES = [
 @pytest.mark.parametrize("prefix,want,by_location", LAT_CASES,
                          ids=[str(c[0]) for c in LAT_CASES])
 def test_latency(srv, sets, tcp, prefix, want, by_location):
-    if by_location:
-        need_geoip(srv)
     opts = [ecs(prefix)] if prefix else None
     r = pl.ask1(srv.port, name("lat"), options=opts, tcp=tcp)
     got = pl.chosen_set(r, sets[(name("lat"), "A")], ORIGIN).ident

@@ -52,9 +52,10 @@ POLICY_DIR = zjtest.HERE / "policy"
 CTL = zjtest.BUILD_DIR / "zonejet-ctl"
 ORIGIN = "health.test."
 INTERVAL_S, THRESHOLD, TIMEOUT_S = 1.0, 2, 0.5
-# a flip cannot come before the second failed (or passed) probe, one interval after the first;
-# half of that leaves room for probe scheduling slack
-FLIP_MIN_S = (THRESHOLD - 1) * INTERVAL_S * 0.5
+# a flip cannot come before the THRESHOLD-th failed (or passed) probe, (THRESHOLD - 1) intervals
+# after the first; 0.2 s leaves room for probe scheduling slack, and a flip after one result
+# (0-1 s) would still be caught most of the time
+FLIP_MIN_S = (THRESHOLD - 1) * INTERVAL_S - 0.2
 FLIP_MAX_S = THRESHOLD * INTERVAL_S + TIMEOUT_S + 5.0
 POLL_S = 0.05
 BODY_OK = "status: zonejet body ok\n"

@@ -31,6 +31,9 @@ def srv(workdir, image):
         s.start()
     except zjtest.ServerUnavailable as e:
         pytest.skip(str(e))
+    # the worker says which send path it took: without this the tests below would pass on the
+    # default path too
+    assert "io_uring (sendmmsg sends)" in s.log(), s.log_tail()
     yield s
     assert s.stop(check=False) == 0
 
