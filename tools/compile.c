@@ -229,7 +229,7 @@ static void table_value(const zj_image_t *img, const zj_img_table_d *t, uint32_t
         snprintf(out, cap, "%s", str_of(img, img->u32[t->values_off + v]));
         return;
     }
-    const uint32_t *e = img->u32 + t->values_off + 4 * (size_t)v;
+    const uint32_t *e = img->u32 + t->values_off + ZJ_LAT_ENTRY_WORDS * (size_t)v;
     size_t o = 0;
     out[0] = '\0';
     for (uint32_t r = 0; r < e[3] && o < cap; r++) {
@@ -253,8 +253,8 @@ static void dump_table(const zj_image_t *img, const zj_img_table_d *t)
         }
         printf("\n");
         for (uint32_t k = 0; k < t->n_values; k++) {
-            const uint32_t *e = img->u32 + t->values_off + 4 * (size_t)k;
-            if (e[0] == 0xFFFFFFFFu) {
+            const uint32_t *e = img->u32 + t->values_off + ZJ_LAT_ENTRY_WORDS * (size_t)k;
+            if (e[0] == ZJ_LAT_PREFIX_ENTRY) {
                 continue; /* a prefix: listed with the maps below */
             }
             char loc[64];

@@ -203,6 +203,7 @@ enum zj_check_flags {
     ZJ_CHECK_DISABLED = 1u << 1, /* never probed: healthy, or unhealthy when also inverted
                                   * (Route 53's rule) */
 };
+#define ZJ_CHECK_MAX_THRESHOLD 10u      /* consecutive results that flip a state: 1 to this */
 #define ZJ_CHECK_BODY_MATCH_BYTES 5120u /* match= is searched in this much of the body */
 
 typedef struct zj_img_check_d {
@@ -238,6 +239,9 @@ enum zj_table_kind {
  * are entries reached through the maps (their geo_level word is 0xFFFFFFFF), locations are
  * matched most specific first, and the "*" entry has level ZJ_GEO_DEFAULT. Region names are
  * U32[regions_off, + n_regions], each a STRS offset. */
+#define ZJ_LAT_ENTRY_WORDS 4u           /* U32 words per latency table entry */
+#define ZJ_LAT_PREFIX_ENTRY 0xFFFFFFFFu /* geo_level word of an entry reached by prefix */
+
 typedef struct zj_img_table_d {
     uint32_t kind;     /* zj_table_kind */
     uint32_t name_off; /* STRS */

@@ -53,7 +53,6 @@
 #define POL_MIN_INTERVAL_MS 1000u
 #define POL_MAX_INTERVAL_MS 3600000u
 #define POL_DEFAULT_THRESHOLD 3u
-#define POL_MAX_THRESHOLD 10u
 #define POL_MSG_MAX 512
 #define POL_SHOW 60 /* characters of a bad token quoted in a message */
 
@@ -1022,9 +1021,10 @@ static bool check_probe(pstate_t *ps, unsigned line, pcheck_t *c, const word_t *
     c->timeout_ms = (uint32_t)ms;
     uint64_t th = POL_DEFAULT_THRESHOLD;
     if (at[C_THRESHOLD].seen &&
-        (!parse_uint(at[C_THRESHOLD].v, at[C_THRESHOLD].vlen, POL_MAX_THRESHOLD, &th) || th == 0)) {
+        (!parse_uint(at[C_THRESHOLD].v, at[C_THRESHOLD].vlen, ZJ_CHECK_MAX_THRESHOLD, &th) ||
+         th == 0)) {
         perr(ps, line, "bad threshold '%.*s' (1-%u)", show(at[C_THRESHOLD].vlen), at[C_THRESHOLD].v,
-             POL_MAX_THRESHOLD);
+             ZJ_CHECK_MAX_THRESHOLD);
         return false;
     }
     c->threshold = (uint32_t)th;
@@ -1990,7 +1990,7 @@ static int emit_latency(const zj_polfile_t *f, uint32_t zone, zj_poltab_t *t)
         td.n_values = (uint32_t)n;
         for (size_t e = 0; e < n; e++) {
             const plat_t *l = &m->lat[ord[e]];
-            tab_u32(t, l->is_prefix ? 0xFFFFFFFFu : ((uint32_t)l->level << 16 | l->code));
+            tab_u32(t, l->is_prefix ? ZJ_LAT_PREFIX_ENTRY : ((uint32_t)l->level << 16 | l->code));
             tab_u32(t, l->sub);
             tab_u32(t, first[e]);
             tab_u32(t, l->n_reg);

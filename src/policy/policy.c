@@ -26,11 +26,6 @@
 #include "policy/pmap.h"
 #include "util/rand.h"
 
-/* The geo_level word of a latency entry reached through the prefix maps (image.h). */
-#define LAT_PREFIX_ENTRY 0xFFFFFFFFu
-/* Words per latency table entry: level/code, subdivision, first region, number of regions. */
-#define LAT_ENTRY_WORDS 4u
-
 typedef struct pol_ctx {
     const zj_image_t *img;
     const zj_img_pset_d *ps;
@@ -306,13 +301,13 @@ static uint32_t latency_entry(const zj_image_t *img, const zj_img_table_d *t,
     uint32_t best = ZJ_IMG_NONE;
     int best_level = -1;
     for (uint32_t i = 0; i < t->n_values; i++) {
-        uint32_t w0 = v[i * LAT_ENTRY_WORDS];
-        if (w0 == LAT_PREFIX_ENTRY) {
+        uint32_t w0 = v[i * ZJ_LAT_ENTRY_WORDS];
+        if (w0 == ZJ_LAT_PREFIX_ENTRY) {
             continue;
         }
         int level = (int)(w0 >> 16);
-        if (level > best_level &&
-            geo_matches((unsigned)level, (uint16_t)w0, v[i * LAT_ENTRY_WORDS + 1], &loc, located)) {
+        if (level > best_level && geo_matches((unsigned)level, (uint16_t)w0,
+                                              v[i * ZJ_LAT_ENTRY_WORDS + 1], &loc, located)) {
             best = i;
             best_level = level;
         }
@@ -331,7 +326,7 @@ static unsigned choose_latency(const pol_ctx_t *c, const zj_img_policy_d *pol,
         const zj_img_table_d *t = &img->tables[pol->table];
         uint32_t e = latency_entry(img, t, env, scope);
         if (e != ZJ_IMG_NONE) {
-            const uint32_t *ent = img->u32 + t->values_off + e * LAT_ENTRY_WORDS;
+            const uint32_t *ent = img->u32 + t->values_off + e * ZJ_LAT_ENTRY_WORDS;
             const uint32_t *regions = img->u32 + ent[2];
             for (uint32_t j = 0; j < ent[3]; j++) {
                 for (uint32_t k = 0; k < c->n; k++) {

@@ -232,8 +232,9 @@ static int check_check(const zj_image_t *img, uint32_t i, char *err, size_t errc
         }
     } else if (ok) {
         ok = (c->family == AF_INET || c->family == AF_INET6) && c->port != 0 &&
-             c->interval_ms > 0 && c->timeout_ms > 0 && c->threshold >= 1 && c->threshold <= 10 &&
-             c->n_children == 0 && opt_str_ok(img, c->host_off) && opt_str_ok(img, c->match_off) &&
+             c->interval_ms > 0 && c->timeout_ms > 0 && c->threshold >= 1 &&
+             c->threshold <= ZJ_CHECK_MAX_THRESHOLD && c->n_children == 0 &&
+             opt_str_ok(img, c->host_off) && opt_str_ok(img, c->match_off) &&
              (c->kind == ZJ_CHECK_TCP ? opt_str_ok(img, c->path_off) : str_ok(img, c->path_off));
     }
     return ok ? ZJ_OK : fail(err, errcap, ZJ_EIMAGE, "check %u is malformed", i);
@@ -274,12 +275,13 @@ static int check_table(const zj_image_t *img, uint32_t i, char *err, size_t errc
             ok = str_ok(img, img->u32[t->values_off + k]);
         }
     } else if (ok) {
-        /* entries: {level << 16 | code or 0xFFFFFFFF, subdivision, first region, regions} */
-        ok = u32_range_ok(img, t->values_off, (uint64_t)t->n_values * 4) &&
+        /* entries: {level << 16 | code or ZJ_LAT_PREFIX_ENTRY, subdivision, first region,
+         * regions} */
+        ok = u32_range_ok(img, t->values_off, (uint64_t)t->n_values * ZJ_LAT_ENTRY_WORDS) &&
              u32_range_ok(img, t->regions_off, t->n_regions);
         for (uint32_t k = 0; ok && k < t->n_values; k++) {
-            const uint32_t *e = img->u32 + t->values_off + 4 * (size_t)k;
-            ok = (e[0] == 0xFFFFFFFFu || (e[0] >> 16) <= ZJ_GEO_SUBDIVISION) &&
+            const uint32_t *e = img->u32 + t->values_off + ZJ_LAT_ENTRY_WORDS * (size_t)k;
+            ok = (e[0] == ZJ_LAT_PREFIX_ENTRY || (e[0] >> 16) <= ZJ_GEO_SUBDIVISION) &&
                  u32_range_ok(img, e[2], e[3]);
             for (uint32_t r = 0; ok && r < e[3]; r++) {
                 ok = img->u32[e[2] + r] < t->n_regions;
