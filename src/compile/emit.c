@@ -35,6 +35,7 @@
 #include <xxhash.h>
 
 #include "compile/parse.h"
+#include "compile/rdata.h"
 #include "compile/policy.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
@@ -279,8 +280,6 @@ static uint16_t intern_file(zj_builder_t *b, const char *name)
     return (uint16_t)b->n_files++;
 }
 
-static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out,
-                              size_t cap);
 static int add_zone_file(zj_builder_t *b, const char *path, const uint8_t *origin);
 
 static int on_rr(void *ctx, const zj_rr_t *rr)
@@ -306,7 +305,7 @@ static int on_rr(void *ctx, const zj_rr_t *rr)
      * (RFC 4034 §6.2, RFC 2181 §5) */
     uint8_t folded[ZJ_DNS_MAX_NAME * 2 + 20];
     const uint8_t *rd = rr->rdata;
-    if (lower_rdata_names(rr->type, rr->rdata, rr->rdlen, folded, sizeof(folded))) {
+    if (zj_rdata_lower_names(rr->type, rr->rdata, rr->rdlen, folded, sizeof(folded))) {
         rd = folded;
     }
     r->rdata_off = buf_add(&b->rdata, rd, rr->rdlen);
@@ -718,30 +717,6 @@ typedef struct zone_ctx {
     uint16_t soa_file;
     uint32_t soa_line;
 } zone_ctx_t;
-
-/* Names inside the RDATA of the types a response compresses (NS, CNAME, PTR, MX, SOA) are
- * stored in lower case, as in the canonical form of RFC 4034 §6.2: the answer path can then
- * compare them with memcmp while compressing. Returns true if out holds the folded copy. */
-static bool lower_rdata_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out,
-                              size_t cap)
-{
-    size_t first = type == ZJ_T_MX ? 2 : 0;
-    int names = type == ZJ_T_SOA ? 2 : 1;
-    if (!zj_rdata_names_compressed(type) || rdlen > cap || rdlen < first) {
-        return false;
-    }
-    memcpy(out, rd, rdlen);
-    size_t i = first;
-    for (int n = 0; n < names; n++) {
-        int nl = zj_dname_len(rd + i, rdlen - i);
-        if (nl < 0) {
-            return false; /* the image validator rejects it; keep the bytes as they are */
-        }
-        zj_dname_lower(out + i, rd + i);
-        i += (size_t)nl;
-    }
-    return true;
-}
 
 /* A policy among records [i, j) (same owner and type): its RRset (n_rr == 0, wire_off the
  * POLICIES index) on the current node. Returns false if there is no policy placeholder. */

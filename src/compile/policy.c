@@ -868,19 +868,6 @@ static void stmt_set(pstate_t *ps, unsigned line)
 }
 
 /* Names inside the RDATA a response compresses are stored in lower case (see emit.c). */
-static void lower_names(uint16_t type, uint8_t *rd, size_t rdlen)
-{
-    size_t at = type == ZJ_T_MX ? 2 : 0;
-    if (!zj_rdata_names_compressed(type) || rdlen <= at) {
-        return;
-    }
-    uint8_t tmp[ZJ_DNS_MAX_NAME];
-    if (zj_dname_len(rd + at, rdlen - at) > 0) {
-        size_t n = zj_dname_lower(tmp, rd + at);
-        memcpy(rd + at, tmp, n);
-    }
-}
-
 static void record_line(pstate_t *ps, unsigned line)
 {
     if (ps->cur == SIZE_MAX) {
@@ -904,7 +891,10 @@ static void record_line(pstate_t *ps, unsigned line)
         perr(ps, line, "malformed %s rdata", zj_rrtype_to_text(r->type, tb, sizeof(tb)));
         return;
     }
-    lower_names(r->type, ps->rd, rdlen);
+    uint8_t folded[ZJ_DNS_MAX_NAME * 2 + 20]; /* the longest compressible RDATA: SOA */
+    if (zj_rdata_lower_names(r->type, ps->rd, rdlen, folded, sizeof(folded))) {
+        memcpy(ps->rd, folded, rdlen);
+    }
     zj_polfile_t *f = ps->f;
     for (uint32_t k = r->first_rr; k < r->first_rr + r->n_rr; k++) {
         if (f->rrs[k].rdlen == rdlen &&

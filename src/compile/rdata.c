@@ -27,6 +27,7 @@
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
 #include "zonejet/wire.h"
+#include "zonejet/zone.h"
 #include "compile/parse.h"
 #include "util/text.h"
 
@@ -2301,4 +2302,24 @@ int zj_rdata_to_text(uint16_t type, const uint8_t *rdata, size_t rdlen, char *ou
     }
     out[o.len] = '\0';
     return (int)o.len;
+}
+
+bool zj_rdata_lower_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out, size_t cap)
+{
+    size_t first = type == ZJ_T_MX ? 2 : 0;
+    int names = type == ZJ_T_SOA ? 2 : 1;
+    if (!zj_rdata_names_compressed(type) || rdlen > cap || rdlen < first) {
+        return false;
+    }
+    memcpy(out, rd, rdlen);
+    size_t i = first;
+    for (int n = 0; n < names; n++) {
+        int nl = zj_dname_len(rd + i, rdlen - i);
+        if (nl < 0) {
+            return false; /* the image validator rejects it; keep the bytes as they are */
+        }
+        zj_dname_lower(out + i, rd + i);
+        i += (size_t)nl;
+    }
+    return true;
 }

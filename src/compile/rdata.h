@@ -36,3 +36,11 @@ int zj_rdata_parse_ttl(const char *s, size_t len, uint32_t *out);
  *  bytes", "name longer than 255 bytes", "bad escape", "empty label", "relative name without
  *  origin", or "bad name". origin may be NULL. Never NULL. */
 const char *zj_rdata_name_error(const char *s, size_t len, const uint8_t *origin);
+
+/** Names inside the RDATA of the types a response compresses (NS, CNAME, PTR, MX, SOA;
+ *  zj_rdata_names_compressed) are stored in lower case, as in the canonical form of RFC 4034
+ *  §6.2, so that the answer path can compare them with memcmp while compressing: zone files and
+ *  policy files alike. Copies rd (rdlen bytes) to out (cap bytes) with those names folded and
+ *  returns true; false (out unused) for other types, RDATA longer than cap, or names that do
+ *  not parse (the image validator rejects those). */
+bool zj_rdata_lower_names(uint16_t type, const uint8_t *rd, size_t rdlen, uint8_t *out, size_t cap);
