@@ -428,21 +428,33 @@ static bool put_section(resp_t *r, uint16_t *count, const zj_image_t *img, uint3
     return true;
 }
 
-/* The record sets a policy chose for one owner and type: to the client they are one RRset, so
- * they go in whole or not at all (RFC 2181 §9); on overflow TC is set and nothing stays. */
-static void put_sets(resp_t *r, uint16_t *count, const zj_image_t *img, const uint32_t *sets,
-                     unsigned n, const uint8_t *lname, size_t len)
+/* The record sets a policy chose for one owner and type (or one plain RRset): to the client they
+ * are one RRset, so they go in whole or not at all (RFC 2181 §9). Returns false, with nothing
+ * written, when they do not fit. */
+static bool put_sets_whole(resp_t *r, uint16_t *count, const zj_image_t *img, const uint32_t *sets,
+                           unsigned n, const uint8_t *lname, size_t len)
 {
     size_t pos = r->pos;
     uint16_t was = *count;
     uint8_t n_comp = r->n_comp;
     for (unsigned i = 0; i < n; i++) {
-        if (!put_section(r, count, img, sets[i], lname, len, TTL_KEEP)) {
+        if (!put_rrset(r, img, sets[i], lname, len, TTL_KEEP)) {
             r->pos = pos;
             *count = was;
             r->n_comp = n_comp;
-            return;
+            return false;
         }
+        *count = (uint16_t)(*count + img->rrsets[sets[i]].n_rr);
+    }
+    return true;
+}
+
+/* Answer/authority: on overflow TC is set and the message ends here. */
+static void put_sets(resp_t *r, uint16_t *count, const zj_image_t *img, const uint32_t *sets,
+                     unsigned n, const uint8_t *lname, size_t len)
+{
+    if (!r->tc && !put_sets_whole(r, count, img, sets, n, lname, len)) {
+        r->tc = true;
     }
 }
 
@@ -482,19 +494,8 @@ static void put_target(resp_t *r, const zj_image_t *img, uint32_t t, bool requir
         }
         uint32_t sets[ZJ_POLICY_MAX_ANSWER];
         unsigned n = pick_sets(r, img, ar, false, sets);
-        /* the chosen sets are one RRset to the client: all of them or none */
-        size_t pos = r->pos;
-        uint16_t was = r->ar;
-        uint8_t n_comp = r->n_comp;
-        for (unsigned i = 0; i < n; i++) {
-            if (!put_rrset(r, img, sets[i], img->names + tn->name_off, tn->name_len, TTL_KEEP)) {
-                r->pos = pos;
-                r->ar = was;
-                r->n_comp = n_comp;
-                r->tc |= required;
-                break;
-            }
-            r->ar = (uint16_t)(r->ar + img->rrsets[sets[i]].n_rr);
+        if (!put_sets_whole(r, &r->ar, img, sets, n, img->names + tn->name_off, tn->name_len)) {
+            r->tc |= required; /* glue a referral needs (RFC 9471); other records stay out */
         }
     }
 }
