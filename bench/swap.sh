@@ -42,6 +42,8 @@ ZONEJETD = os.path.join(build, "zonejetd")
 CTL = os.path.join(build, "zonejet-ctl")
 SMALL = [f"s{i}.bench." for i in range(4)]
 BIG = "big.example."
+sys.path.insert(0, here)
+from compare import free_port  # noqa: E402  (one free-port helper for the bench scripts)
 N_SMALL_VERSIONS = SMALL_SWAPS + swaps + 2
 N_BIG_VERSIONS = 2  # the big zone alternates between two versions (serial still increases
                     # for Knot: see big_text)
@@ -49,23 +51,6 @@ N_BIG_VERSIONS = 2  # the big zone alternates between two versions (serial still
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    for _ in range(100):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            u.close()
-            t.close()
-    raise RuntimeError("no free port")
 
 
 # ---- zones ----------------------------------------------------------------------------------
