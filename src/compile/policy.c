@@ -32,6 +32,7 @@
 #include "zonejet/compiler.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
+#include "util/mem.h"
 #include "util/text.h"
 #include "zonejet/zone.h"
 #include "compile/parse.h"
@@ -184,21 +185,14 @@ typedef struct pstate {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
+/* zj_grow that aborts on out-of-memory, as the builder does (src/compile/emit.c). */
 static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) {
-        return p;
-    }
-    size_t c = *cap ? *cap : 16;
-    while (c < need) {
-        c *= 2;
-    }
-    void *q = realloc(p, c * elem);
-    if (q == NULL) {
+    void *q = zj_grow(p, cap, need, elem, 16);
+    if (q == NULL && need > *cap) {
         fprintf(stderr, "zonejet: out of memory\n");
         abort();
     }
-    *cap = c;
     return q;
 }
 

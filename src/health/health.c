@@ -53,6 +53,7 @@
 #include "health/health_internal.h"
 #include "health/probe.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 /* Probes in flight at once: each holds one socket and a zj_probe_t (~17 KiB: request, header
  * block and body window, health/probe.h), so 256 bound the checker to 256 fds and ~4.5 MiB. A
@@ -625,19 +626,12 @@ static void key_put(keybuf_t *k, const void *data, size_t len)
     if (k->is_failed) {
         return;
     }
-    if (k->len + len > k->cap) {
-        size_t cap = k->cap > 0 ? k->cap : 256;
-        while (cap < k->len + len) {
-            cap *= 2;
-        }
-        uint8_t *grown = realloc(k->p, cap);
-        if (grown == NULL) {
-            k->is_failed = true;
-            return;
-        }
-        k->p = grown;
-        k->cap = cap;
+    uint8_t *grown = zj_grow(k->p, &k->cap, k->len + len, 1, 256);
+    if (grown == NULL) {
+        k->is_failed = true;
+        return;
     }
+    k->p = grown;
     memcpy(k->p + k->len, data, len);
     k->len += len;
 }
@@ -771,15 +765,11 @@ static int reserve_entry(zj_health_t *h)
         h->n_buckets = nb;
     }
     /* The heap holds probe checks only, but one slot per entry keeps the arithmetic simple. */
-    if (h->n_checks + 1 > h->heap_cap) {
-        size_t cap = h->heap_cap > 0 ? h->heap_cap * 2 : 64;
-        hcheck_t **grown = realloc(h->heap, cap * sizeof(*grown));
-        if (grown == NULL) {
-            return ZJ_ENOMEM;
-        }
-        h->heap = grown;
-        h->heap_cap = cap;
+    hcheck_t **heap = zj_grow(h->heap, &h->heap_cap, h->n_checks + 1, sizeof(*heap), 64);
+    if (heap == NULL) {
+        return ZJ_ENOMEM;
     }
+    h->heap = heap;
     return ZJ_OK;
 }
 

@@ -31,6 +31,7 @@
 
 #include "zonejet/err.h"
 #include "zonejet/wire.h"
+#include "util/mem.h"
 #include "zonejet/image.h"
 #include "policy/pmap.h"
 
@@ -203,15 +204,11 @@ static int intern_loc(loader_t *l, const zj_geo_loc_t *loc, uint32_t *idx)
         return ZJ_OK;
     }
     zj_geo_t *g = l->g;
-    if (g->n_locs == l->locs_cap) {
-        size_t cap = l->locs_cap ? 2 * l->locs_cap : 256;
-        zj_geo_loc_t *p = realloc(g->locs, cap * sizeof(*p));
-        if (p == NULL) {
-            return ZJ_ENOMEM;
-        }
-        g->locs = p;
-        l->locs_cap = cap;
+    zj_geo_loc_t *locs = zj_grow(g->locs, &l->locs_cap, g->n_locs + 1, sizeof(*locs), 256);
+    if (locs == NULL) {
+        return ZJ_ENOMEM;
     }
+    g->locs = locs;
     *idx = (uint32_t)g->n_locs;
     g->locs[g->n_locs++] = *loc;
     return kv_put(&l->locs, key, *idx);
@@ -269,27 +266,19 @@ static int add_piece(loader_t *l, unsigned w, u128 start, unsigned len, uint32_t
         }
     }
     if (w == 32) {
-        if (g->n4 == l->cap4) {
-            size_t cap = l->cap4 ? 2 * l->cap4 : 1024;
-            zj_pmap4_d *p = realloc(g->m4, cap * sizeof(*p));
-            if (p == NULL) {
-                return ZJ_ENOMEM;
-            }
-            g->m4 = p;
-            l->cap4 = cap;
+        zj_pmap4_d *m4 = zj_grow(g->m4, &l->cap4, g->n4 + 1, sizeof(*m4), 1024);
+        if (m4 == NULL) {
+            return ZJ_ENOMEM;
         }
+        g->m4 = m4;
         g->m4[g->n4++] = (zj_pmap4_d){(uint32_t)start, value, len};
         return ZJ_OK;
     }
-    if (g->n6 == l->cap6) {
-        size_t cap = l->cap6 ? 2 * l->cap6 : 1024;
-        zj_pmap6_d *p = realloc(g->m6, cap * sizeof(*p));
-        if (p == NULL) {
-            return ZJ_ENOMEM;
-        }
-        g->m6 = p;
-        l->cap6 = cap;
+    zj_pmap6_d *m6 = zj_grow(g->m6, &l->cap6, g->n6 + 1, sizeof(*m6), 1024);
+    if (m6 == NULL) {
+        return ZJ_ENOMEM;
     }
+    g->m6 = m6;
     g->m6[g->n6++] = (zj_pmap6_d){(uint64_t)(start >> 64), (uint64_t)start, value, len};
     return ZJ_OK;
 }
