@@ -713,7 +713,7 @@ static int resolve(resp_t *r, const zj_image_t *img, uint32_t zone, const zj_qna
                       img->nodes[lk.node].name_len);
             if (step == 0) {
                 *aa = false; /* a referral is not authoritative (RFC 1034 §4.3.2 step 3b) */
-                st->referrals++;
+                ZJ_ANSWER_STAT(st->referrals, 1);
             }
             put_node_rrset(r, &r->ns, img, lk.node, lk.rrset);
             if (!r->tc) {
@@ -915,10 +915,10 @@ static size_t answer_error(zj_responder_t *rs, const uint8_t *pkt, const zj_quer
         pos += 11;
     }
     if (rcode < 6) {
-        rs->stats.rcode[rcode]++;
+        ZJ_ANSWER_STAT(rs->stats.rcode[rcode], 1);
     }
-    rs->stats.badvers += rcode == ZJ_RCODE_BADVERS;
-    rs->stats.responses++;
+    ZJ_ANSWER_STAT(rs->stats.badvers, rcode == ZJ_RCODE_BADVERS);
+    ZJ_ANSWER_STAT(rs->stats.responses, 1);
     return pos;
 }
 
@@ -936,10 +936,10 @@ static size_t rrl_apply(zj_responder_t *rs, const struct sockaddr *src, const zj
         return len;
     }
     if (d == ZJ_RRL_DROP) {
-        rs->stats.rrl_dropped++;
+        ZJ_ANSWER_STAT(rs->stats.rrl_dropped, 1);
         return 0;
     }
-    rs->stats.rrl_slipped++;
+    ZJ_ANSWER_STAT(rs->stats.rrl_slipped, 1);
     size_t qend = qp->has_question ? qp->question_end : ZJ_DNS_HEADER_LEN;
     uint16_t flags = (uint16_t)(zj_be16(out + 2) | ZJ_F_TC);
     flags &= (uint16_t)~ZJ_F_AA;
@@ -966,15 +966,15 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
 {
     zj_query_t qp;
     bool limit_rate = rs->cfg->rrl != NULL && !is_tcp && src != NULL;
-    rs->stats.queries++;
-    rs->stats.tcp += is_tcp;
+    ZJ_ANSWER_STAT(rs->stats.queries, 1);
+    ZJ_ANSWER_STAT(rs->stats.tcp, is_tcp);
     int st = zj_query_parse(pkt, len, &qp);
-    rs->stats.edns += qp.has_edns;
+    ZJ_ANSWER_STAT(rs->stats.edns, qp.has_edns);
     switch (st) {
     case ZJ_Q_OK:
         break;
     case ZJ_Q_DROP:
-        rs->stats.dropped++;
+        ZJ_ANSWER_STAT(rs->stats.dropped, 1);
         return 0;
     case ZJ_Q_NOTIMP:
         return error_limited(rs, src, limit_rate, pkt, &qp, ZJ_RCODE_NOTIMP, out, out_cap);
@@ -1061,12 +1061,12 @@ size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt,
         put_opt(&r, rs->cfg, &qp, rcode);
     }
     zj_put16(out + 10, r.ar);
-    rs->stats.responses++;
-    rs->stats.truncated += r.tc;
-    rs->stats.comp_work_exhausted += r.is_comp_exhausted;
-    rs->stats.policy += r.used_policy;
+    ZJ_ANSWER_STAT(rs->stats.responses, 1);
+    ZJ_ANSWER_STAT(rs->stats.truncated, r.tc);
+    ZJ_ANSWER_STAT(rs->stats.comp_work_exhausted, r.is_comp_exhausted);
+    ZJ_ANSWER_STAT(rs->stats.policy, r.used_policy);
     if (rcode < 6) {
-        rs->stats.rcode[rcode]++;
+        ZJ_ANSWER_STAT(rs->stats.rcode[rcode], 1);
     }
     if (limit_rate) {
         return rrl_apply(rs, src, &qp, r.rrl_cls, r.rrl_key, r.rrl_key_len, out, r.pos);

@@ -24,7 +24,9 @@ typedef struct zj_answer_cfg {
                            * off */
 } zj_answer_cfg_t;
 
-/** Per-worker counters (summed by the control plane on read). */
+/** Per-worker counters (summed by the control plane on read). The worker is the only writer and
+ *  bumps them with ZJ_ANSWER_STAT; the control thread reads them in place with relaxed atomic
+ *  loads (zj_worker_answer_stats). */
 typedef struct zj_answer_stats {
     uint64_t queries;   /* packets handed to zj_answer */
     uint64_t responses; /* packets that got a response */
@@ -40,6 +42,11 @@ typedef struct zj_answer_stats {
     uint64_t comp_work_exhausted; /* responses where a name hit the compression work bound */
     uint64_t policy;              /* responses in which a routing policy chose record sets */
 } zj_answer_stats_t;
+
+/* A relaxed atomic store of a plain read-add: the single writer needs no locked instruction,
+ * and a concurrent reader (using __atomic_load_n) sees whole values (C11 and TSan agree). */
+#define ZJ_ANSWER_STAT(field, v)                                                                   \
+    __atomic_store_n(&(field), (field) + (uint64_t)(v), __ATOMIC_RELAXED)
 
 /** One per worker: settings, counters and the responder's private scratch. */
 typedef struct zj_responder {

@@ -94,21 +94,13 @@ static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs,
     }
 }
 
-/* Copy the responder's counters to the copy other threads read (see worker.h). */
-static void publish_stats(zj_worker_t *w)
-{
-    uint64_t words[ZJ_ANSWER_STAT_WORDS];
-    memcpy(words, &w->resp.stats, sizeof(words));
-    for (size_t i = 0; i < ZJ_ANSWER_STAT_WORDS; i++) {
-        atomic_store_explicit(&w->answer_stats[i], words[i], memory_order_relaxed);
-    }
-}
-
 void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out)
 {
-    uint64_t words[ZJ_ANSWER_STAT_WORDS] = {0};
+    /* the counters in place: the worker writes them with relaxed atomic stores (answer.h) */
+    const uint64_t *live = (const uint64_t *)&w->resp.stats;
+    uint64_t words[ZJ_ANSWER_STAT_WORDS];
     for (size_t i = 0; i < ZJ_ANSWER_STAT_WORDS; i++) {
-        words[i] = atomic_load_explicit(&w->answer_stats[i], memory_order_relaxed);
+        words[i] = __atomic_load_n(&live[i], __ATOMIC_RELAXED);
     }
     memcpy(out, words, sizeof(words));
 }
@@ -130,7 +122,6 @@ static void run_loop(zj_worker_t *w)
             answer_batch(w, set, msgs, (size_t)n);
             w->io->send_batch(w, msgs, (size_t)n);
             zj_stat_add(&w->stats.batches, 1);
-            publish_stats(w);
         }
         w->io->tick(w, zj_now_ms());
     }

@@ -90,10 +90,6 @@ struct zj_worker {
     int start_rc; /* init result, reported to the server */
 
     ZJ_ALIGNED_CL zj_io_stats_t stats; /* own cache line: read by the control thread */
-    /* resp.stats, copied with relaxed atomic stores after every batch: the responder bumps
-     * plain integers (the answer path stays free of atomics), and the control thread reads
-     * only this copy, so no plain word is ever read by another thread (C11 and TSan). */
-    ZJ_ALIGNED_CL _Atomic uint64_t answer_stats[ZJ_ANSWER_STAT_WORDS];
 };
 
 /** Start w's thread (w fully set up by the caller). Waits until the thread has initialised its
