@@ -41,6 +41,7 @@ typedef struct zj_answer_stats {
     uint64_t rrl_slipped;         /* responses sent truncated by rate limiting */
     uint64_t comp_work_exhausted; /* responses where a name hit the compression work bound */
     uint64_t policy;              /* responses in which a routing policy chose record sets */
+    uint64_t table;               /* responses taken from the answer table (dns/anstab.h) */
 } zj_answer_stats_t;
 
 /* A relaxed atomic store of a plain read-add: the single writer needs no locked instruction,

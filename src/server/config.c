@@ -45,6 +45,7 @@ typedef enum key_id {
     KEY_TCP_MAX_INFLIGHT,
     KEY_WATCH,
     KEY_BENCH_ECHO,
+    KEY_ANSWER_TABLE,
     KEY_RRL_RATE,
     KEY_RRL_SLIP,
     KEY_RRL_WINDOW,
@@ -81,6 +82,7 @@ static const key_def_t keys[] = {
     {"tcp-max-inflight", KEY_TCP_MAX_INFLIGHT, false},
     {"watch", KEY_WATCH, true},
     {"bench-echo", KEY_BENCH_ECHO, true},
+    {"answer-table", KEY_ANSWER_TABLE, true},
     {"rrl-rate", KEY_RRL_RATE, false},
     {"rrl-slip", KEY_RRL_SLIP, false},
     {"rrl-window", KEY_RRL_WINDOW, false},
@@ -100,7 +102,8 @@ static const char usage_text[] =
     "                [--tcp-max-conns N] [--tcp-max-conns-per-ip N] [--tcp-msg-timeout-ms N]\n"
     "                [--tcp-max-inflight N] [--watch] [--rrl-rate N] [--rrl-slip N]\n"
     "                [--rrl-window S] [--rrl-ipv4-prefix N] [--rrl-ipv6-prefix N]\n"
-    "                [--geoip FILE] [--seed N] [--bench-echo]\n"
+    "                [--geoip FILE] [--seed N] [--answer-table=no]\n"
+    "                [--bench-echo]\n"
     "  ADDR:PORT is A.B.C.D:PORT or [IPV6]:PORT. With no arguments, serves the bundled zones\n"
     "  on " ZJ_CONFIG_DEFAULT_LISTEN ". The config file holds `key value` lines with the flag\n"
     "  names as keys; command-line flags override (or, for repeatable ones, add to) it.\n"
@@ -127,6 +130,9 @@ static const char usage_text[] =
     "                           their default set)\n"
     "  --seed N                 fixed base seed of the workers' random choices (weighted,\n"
     "                           multivalue), for reproducible tests (default: random)\n"
+    "  --answer-table=no        answer every query through the general answer path instead of\n"
+    "                           the table of precomputed answers (docs/performance.md); for\n"
+    "                           comparison and diagnosis (default: yes)\n"
     "  --bench-echo             benchmark floor, not for production: answer every query with\n"
     "                           itself (QR set) without looking at any zone\n";
 
@@ -409,6 +415,8 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         return set_switch("watch", value, &cfg->is_watch, why, why_cap);
     case KEY_BENCH_ECHO:
         return set_switch("bench-echo", value, &cfg->is_bench_echo, why, why_cap);
+    case KEY_ANSWER_TABLE:
+        return set_switch("answer-table", value, &cfg->is_answer_table, why, why_cap);
     case KEY_RRL_RATE:
         return set_uint("rrl-rate", value, 0, ZJ_RRL_RATE_MAX, &cfg->rrl.rate, why, why_cap);
     case KEY_RRL_SLIP:
@@ -589,6 +597,7 @@ static void set_defaults(zj_config_t *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->io = ZJ_IO_AUTO;
     cfg->edns_payload = ZJ_CONFIG_DEFAULT_EDNS_PAYLOAD;
+    cfg->is_answer_table = true;
     cfg->tcp_idle_ms = ZJ_CONFIG_DEFAULT_TCP_IDLE_MS;
     cfg->tcp_max_conns = ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS;
     cfg->tcp_msg_timeout_ms = ZJ_CONFIG_DEFAULT_TCP_MSG_TIMEOUT_MS;

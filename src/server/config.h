@@ -27,6 +27,7 @@
  *     rrl-ipv4-prefix 24
  *     rrl-ipv6-prefix 56
  *     uring-send sqe                 # sqe | sendmmsg: UDP send path of the io_uring backend
+ *     answer-table yes               # precomputed answers (no: general path only)
  *     bench-echo no                  # benchmark floor only
  *     geoip /var/lib/GeoIP/GeoLite2-City.mmdb   # geolocation database (MaxMind format)
  *     seed 42                        # fixed base seed of the workers' random choices
@@ -102,6 +103,7 @@ typedef struct zj_config {
     bool has_seed;                 /* ... when set; otherwise drawn from getrandom */
     bool is_watch;                 /* --watch: inotify on the image files' directories */
     bool is_uring_sendmmsg;        /* --uring-send sendmmsg: io_uring receives, sendmmsg sends */
+    bool is_answer_table;          /* answer-table (default yes): precomputed answers per set */
     bool is_bench_echo;            /* --bench-echo: answer each query with itself (QR set) */
     bool is_default_zones;         /* zones came from the bundled default, not from the user */
 } zj_config_t;

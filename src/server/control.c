@@ -192,6 +192,7 @@ static void reply_stats(const zj_control_view_t *v, reply_t *r)
     put(r, "rrl_dropped %llu\n", (unsigned long long)a.rrl_dropped);
     put(r, "rrl_slipped %llu\n", (unsigned long long)a.rrl_slipped);
     put(r, "policy %llu\n", (unsigned long long)a.policy);
+    put(r, "table %llu\n", (unsigned long long)a.table);
     for (size_t f = 0; f < ZJ_ARRAY_SIZE(io_fields); f++) {
         uint64_t sum = 0;
         for (size_t i = 0; i < v->n_workers; i++) {

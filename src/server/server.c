@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "zonejet/err.h"
+#include "dns/anstab.h"
 #include "dns/answer.h"
 #include "dns/rrl.h"
 #include "health/health.h"
@@ -496,6 +497,7 @@ int zj_server_run(const zj_config_t *cfg)
     if (rc != ZJ_OK) {
         goto out;
     }
+    zj_anstab_set_enabled(cfg->is_answer_table); /* read when each image set is indexed */
     rc = open_set(&s);
     if (rc != ZJ_OK) {
         goto out;

@@ -53,6 +53,7 @@
 
 #include "compile/emit.h"
 #include "health/health.h"
+#include "dns/anstab.h"
 #include "zone/imgset_internal.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
@@ -306,6 +307,8 @@ static void src_release(zj_imgsrc_t *src)
 
 static void dir_free(zj_imgset_t *set)
 {
+    zj_anstab_free(set->anstab);
+    set->anstab = NULL;
     free(set->dir.slots);
     memset(&set->dir, 0, sizeof(set->dir));
 }
@@ -371,7 +374,8 @@ int zj_imgset_index(zj_imgset_t *set)
     }
     dir_free(set);
     set->dir = d;
-    return ZJ_OK;
+    /* the answer table runs the answer path over this set: built last, with no table yet */
+    return zj_anstab_build(set, &set->anstab);
 }
 
 int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out)
@@ -721,6 +725,15 @@ size_t zj_imgset_describe(const zj_imgset_t *set, char *out, size_t cap)
             n = snprintf(out + o, cap - o, "zone %s serial %u\n", name, img->zones[z].serial);
             o += n > 0 ? (size_t)n : 0;
         }
+    }
+    if (o + 1 < cap) {
+        size_t names = 0, answers = 0, bytes = 0;
+        zj_anstab_sizes(set->anstab, &names, &answers, &bytes);
+        int n = set->anstab == NULL
+                    ? snprintf(out + o, cap - o, "answer-table off\n")
+                    : snprintf(out + o, cap - o, "answer-table names %zu answers %zu bytes %zu\n",
+                               names, answers, bytes);
+        o += n > 0 ? (size_t)n : 0;
     }
     return o < cap ? o : cap - 1;
 }

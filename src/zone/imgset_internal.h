@@ -37,6 +37,8 @@ struct zj_imgset {
     size_t n_images;
     zj_imgsrc_t **srcs;       /* n_images entries; NULL in sets made by zj_imgset_from_images */
     zj_imgdir_t dir;          /* what the answer path reads; rebuilt by zj_imgset_index */
+    struct zj_anstab *anstab; /* the set's answer table (src/dns/anstab.h), built with dir, or
+                               * NULL (switched off, or no directory) */
     struct zj_health *health; /* registry the set's images are attached to, or NULL */
     const struct zj_geo *geo; /* geolocation database for geo policies and latency tables, or
                                * NULL; owned by the server, which keeps it alive as long as any
