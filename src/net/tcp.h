@@ -140,6 +140,14 @@ zj_tcp_conn_t *zj_tcp_oldest(const zj_tcp_table_t *t);
 /** Record activity on c (moves it to the LRU tail). */
 void zj_tcp_touch(zj_tcp_table_t *t, zj_tcp_conn_t *c, uint64_t now_ms);
 
+/** True while some connection has a timer running (an open connection has its idle timer;
+ *  a partial message its message timer): only then can zj_tcp_expired find anything, and only
+ *  then does a worker read the clock after a batch. Inline: asked once per batch. */
+static inline bool zj_tcp_has_timers(const zj_tcp_table_t *t)
+{
+    return t->lru_head != NULL || t->msg_head != NULL;
+}
+
 /** Milliseconds until the next idle or message timeout (0 if one is due), or -1 with none. */
 int64_t zj_tcp_wait_ms(const zj_tcp_table_t *t, uint64_t now_ms);
 

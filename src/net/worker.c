@@ -51,9 +51,9 @@ static void pin_cpu(zj_worker_t *w)
     }
 }
 
-static int wait_ms(zj_worker_t *w)
+static int wait_ms(const zj_worker_t *w, uint64_t now_ms)
 {
-    int64_t idle = zj_tcp_wait_ms(&w->tcp, zj_now_ms());
+    int64_t idle = zj_tcp_wait_ms(&w->tcp, now_ms);
     if (idle < 0 || idle > WORKER_MAX_WAIT_MS) {
         return WORKER_MAX_WAIT_MS;
     }
@@ -83,13 +83,15 @@ static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs,
         echo_batch(msgs, n);
         return;
     }
+    if (unlikely(set == NULL)) {
+        /* No image set published (cannot happen after start-up): drop the batch. */
+        for (size_t i = 0; i < n; i++) {
+            msgs[i].tx_len = 0;
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         zj_msg_t *m = &msgs[i];
-        if (unlikely(set == NULL)) {
-            /* No image set published (cannot happen after start-up): drop. */
-            m->tx_len = 0;
-            continue;
-        }
         m->tx_len = zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx, m->tx_cap);
     }
 }
@@ -105,13 +107,17 @@ void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out)
     memcpy(out, words, sizeof(words));
 }
 
+/* Per batch, with no TCP connection open, the loop reads no clock and walks no timer list: the
+ * wait is WORKER_MAX_WAIT_MS and tick is skipped (an idle worker still wakes at that bound).
+ * With connections open, one clock read serves both the tick and the next wait. */
 static void run_loop(zj_worker_t *w)
 {
     zj_msg_t msgs[ZJ_BATCH];
+    int timeout_ms = WORKER_MAX_WAIT_MS;
 
     while (!w->is_stopping && !atomic_load_explicit(w->stop, memory_order_relaxed)) {
         zj_swap_offline(w->id);
-        int n = w->io->recv_batch(w, msgs, ZJ_BATCH, wait_ms(w));
+        int n = w->io->recv_batch(w, msgs, ZJ_BATCH, timeout_ms);
         if (n < 0) {
             zj_log_err("worker %u: %s backend failed: %s; worker stops", w->id, w->io->name,
                        zj_strerror(n));
@@ -123,7 +129,12 @@ static void run_loop(zj_worker_t *w)
             w->io->send_batch(w, msgs, (size_t)n);
             zj_stat_add(&w->stats.batches, 1);
         }
-        w->io->tick(w, zj_now_ms());
+        timeout_ms = WORKER_MAX_WAIT_MS;
+        if (zj_tcp_has_timers(&w->tcp)) {
+            uint64_t now_ms = zj_now_ms();
+            w->io->tick(w, now_ms);
+            timeout_ms = wait_ms(w, now_ms);
+        }
     }
     zj_swap_offline(w->id);
 }
@@ -175,12 +186,9 @@ void zj_worker_join(zj_worker_t *w)
     pthread_join(w->thread, NULL);
 }
 
-size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
-                          void (*advance)(zj_worker_t *, zj_tcp_conn_t *))
+size_t zj_worker_take_tcp_ready(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
+                                void (*advance)(zj_worker_t *, zj_tcp_conn_t *))
 {
-    if (w->tcp.ready_count == 0) {
-        return n; /* the common case under UDP load: no clock read, no list walk */
-    }
     uint64_t now_ms = zj_now_ms();
     while (n < limit) {
         zj_tcp_conn_t *c = zj_tcp_ready_pop(&w->tcp);
@@ -203,20 +211,24 @@ size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit
     return n;
 }
 
-void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count)
+void zj_worker_sendmmsg_rest(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count, int first)
 {
     unsigned done = 0; /* sent or skipped */
     unsigned sent = 0;
+    int k = first;
     /* Two tries: the second catches a send buffer that filled mid-batch; after that, drop
      * (UDP clients retry) rather than block the worker. */
-    for (int attempt = 0; attempt < 2 && done < count; attempt++) {
-        int k = sendmmsg(fd, mm + done, count - done, MSG_DONTWAIT);
+    for (int attempt = 0;;) {
         if (k > 0) {
             done += (unsigned)k;
             sent += (unsigned)k;
-        } else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+        } else if (k < 0 && k != -EAGAIN && k != -EINTR) {
             done++; /* the first message failed for a reason of its own (unreachable): skip it */
         }
+        if (++attempt == 2 || done >= count) {
+            break;
+        }
+        k = zj_io_sendmmsg(fd, mm + done, count - done, MSG_DONTWAIT);
     }
     zj_stat_add(&w->stats.udp_tx, sent);
     zj_stat_add(&w->stats.udp_drops, count - sent);

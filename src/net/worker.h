@@ -100,10 +100,26 @@ int zj_worker_start(zj_worker_t *w, const zj_answer_cfg_t *acfg, uint64_t seed);
 /** Join w's thread (after the stop flag and event are set). */
 void zj_worker_join(zj_worker_t *w);
 
+/** The part of zj_worker_sendmmsg after a first sendmmsg call that did not send everything
+ *  (first: its result, a count or a negative errno). Worker thread only. */
+void zj_worker_sendmmsg_rest(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count, int first);
+
 /** Send count prepared UDP replies on fd with sendmmsg without blocking (both backends' batch
  *  send): a reply that fails on its own is skipped, a full send buffer gets one more try, the
- *  rest is dropped; udp_tx and udp_drops count the outcome. */
-void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count);
+ *  rest is dropped; udp_tx and udp_drops count the outcome. Inline: the usual case is one call
+ *  that sends everything. Worker thread only. */
+static inline void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm, unsigned count)
+{
+    if (count == 0) {
+        return;
+    }
+    int k = zj_io_sendmmsg(fd, mm, count, MSG_DONTWAIT);
+    if (likely(k == (int)count)) {
+        zj_stat_add(&w->stats.udp_tx, count);
+        return;
+    }
+    zj_worker_sendmmsg_rest(w, fd, mm, count, k);
+}
 
 /** Read worker w's answer counters (the copy published after its last batch) into out.
  *  Any thread. */
@@ -112,13 +128,24 @@ void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out);
 /** Monotonic milliseconds. */
 uint64_t zj_now_ms(void);
 
-/** Move up to limit - n ready TCP queries into msgs (from index n); connections that have no
- *  whole query go to the backend's advance (post a read or a send). Returns the new count.
- *  Shared by both backends; worker thread only. */
 /** Close the TCP connections whose idle or message deadline has passed, counting each kind.
  *  Shared by both backends; worker thread only. */
 void zj_worker_expire_tcp(zj_worker_t *w, uint64_t now_ms,
                           void (*close_conn)(zj_worker_t *, zj_tcp_conn_t *));
 
-size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
-                          void (*advance)(zj_worker_t *, zj_tcp_conn_t *));
+/** zj_worker_take_tcp's work once the ready ring is not empty. */
+size_t zj_worker_take_tcp_ready(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
+                                void (*advance)(zj_worker_t *, zj_tcp_conn_t *));
+
+/** Move up to limit - n ready TCP queries into msgs (from index n); connections that have no
+ *  whole query go to the backend's advance (post a read or a send). Returns the new count.
+ *  Inline: under UDP load the ready ring is empty, and the test is all a batch pays.
+ *  Shared by both backends; worker thread only. */
+static inline size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n, size_t limit,
+                                        void (*advance)(zj_worker_t *, zj_tcp_conn_t *))
+{
+    if (likely(w->tcp.ready_count == 0)) {
+        return n;
+    }
+    return zj_worker_take_tcp_ready(w, msgs, n, limit, advance);
+}
