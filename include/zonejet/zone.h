@@ -55,7 +55,12 @@ typedef struct zj_image {
     const uint8_t *const *health;
     int min_apex_labels; /* label counts of the shallowest and deepest zone apex: bounds the */
     int max_apex_labels; /* suffixes zj_image_find_zone has to try */
-    char path[256];      /* for status and logs; "" for images built in memory */
+    /* The image's answer table (src/dns/anstab.h): built once, when the image first enters an
+     * indexed set and before that set is published, never changed after; NULL when switched
+     * off or out of memory. Freed with the image. */
+    struct zj_anstab *anstab;
+    bool is_anstab_tried;
+    char path[256]; /* for status and logs; "" for images built in memory */
 } zj_image_t;
 
 /** A query name prepared once per query: lower-cased, with the offset of every label. */

@@ -95,9 +95,11 @@ void zj_anstab_set_enabled(bool on)
 /* The table's hash: each 8-byte word of the name (the last one zero-padded) folded in with a
  * multiply, then a final mix (the MurmurHash3 finalizer) so that both the slot (low bits) and
  * the tag (high bits) depend on every byte. The query path folds words in as it lower-cases
- * them (zj_anstab_answer); the names come from zone files, not from queries, so a seeded mix
- * is enough: a query cannot add names to the table. */
+ * them, before it knows which image's table to look in, so every table uses the same seed.
+ * The names come from zone files, not from queries: a query cannot add names to a table, so
+ * there is no flooding to guard against with a secret seed. */
 #define AT_MUL 0x9E3779B97F4A7C15ull
+#define AT_SEED 0x5851F42D4C957F2Dull
 
 static inline uint64_t fold(uint64_t h, uint64_t w)
 {
@@ -189,12 +191,13 @@ static const at_node_t *find(const zj_anstab_t *t, const uint8_t *name, size_t l
 
 typedef struct builder {
     zj_anstab_t *t;
-    const zj_imgset_t *set;
+    const zj_imgset_t *set; /* the image alone */
+    const zj_image_t *img;
     zj_answer_cfg_t cfg;
     zj_responder_t rs;
     uint32_t *arena_off; /* per answer: its body's arena offset, or AT_NONE (fixed up at end) */
     size_t cap_arena_off;
-    uint32_t **neg; /* per image, per zone: the zone's NODATA answer, or AT_NONE */
+    uint32_t *neg; /* per zone: the zone's NODATA answer, or AT_NONE */
     uint8_t pkt[ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME + 4];
     uint8_t out[ZJ_DNS_MAX_MSG];
 } builder_t;
@@ -348,13 +351,13 @@ static uint32_t build_ans(builder_t *b, const zj_image_t *img, const uint8_t *na
 }
 
 /* The zone's NODATA answer: asked at the apex for a type the apex does not have. */
-static uint32_t zone_neg(builder_t *b, size_t img_i, uint32_t zone)
+static uint32_t zone_neg(builder_t *b, uint32_t zone)
 {
-    uint32_t *slot = &b->neg[img_i][zone];
+    uint32_t *slot = &b->neg[zone];
     if (*slot != AT_NONE) {
         return *slot;
     }
-    const zj_image_t *img = b->set->images[img_i];
+    const zj_image_t *img = b->img;
     uint32_t apex = img->zones[zone].apex_node;
     uint16_t type = 65280; /* private use (RFC 6895): a zone rarely has it */
     while (zj_node_find_rrset(img, apex, type) != ZJ_IMG_NONE) {
@@ -386,14 +389,14 @@ static const zj_imgdir_slot_t *serving(const zj_imgdir_t *d, const uint8_t *name
     return NULL;
 }
 
-static int add_node(builder_t *b, size_t img_i, uint32_t zone, uint32_t node)
+static int add_node(builder_t *b, uint32_t zone, uint32_t node)
 {
-    const zj_image_t *img = b->set->images[img_i];
+    const zj_image_t *img = b->img;
     const zj_img_node_d *nd = &img->nodes[node];
     const uint8_t *name = img->names + nd->name_off;
     const zj_imgdir_slot_t *s = serving(&b->set->dir, name, nd->name_len);
     if (s == NULL || s->img != img || s->zone != zone) {
-        return ZJ_OK; /* a deeper zone of the set answers for this name */
+        return ZJ_OK; /* a deeper zone of the image answers for this name */
     }
     zj_anstab_t *t = b->t;
     at_node_t *nn = zj_grow(t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*nn), 64);
@@ -443,7 +446,7 @@ static int add_node(builder_t *b, size_t img_i, uint32_t zone, uint32_t node)
                 n.n_types++;
             }
         } else if (is_all) {
-            n.dflt = zone_neg(b, img_i, zone);
+            n.dflt = zone_neg(b, zone);
             if (n.dflt == AT_NONE) {
                 return ZJ_ENOMEM;
             }
@@ -453,7 +456,7 @@ static int add_node(builder_t *b, size_t img_i, uint32_t zone, uint32_t node)
         } else if (nd->flags & ZJ_NODE_WILDCHILD) {
             n.below_kind = AT_BELOW_WILD; /* resolved to the child's node at the end */
         } else {
-            n.below = zone_neg(b, img_i, zone);
+            n.below = zone_neg(b, zone);
             if (n.below == AT_NONE) {
                 return ZJ_ENOMEM;
             }
@@ -531,44 +534,40 @@ void zj_anstab_free(zj_anstab_t *t)
     free(t);
 }
 
-int zj_anstab_build(const zj_imgset_t *set, zj_anstab_t **out)
+int zj_anstab_build(zj_image_t *img, zj_anstab_t **out)
 {
     *out = NULL;
-    if (!g_enabled || set->dir.slots == NULL) {
+    if (!g_enabled) {
         return ZJ_OK;
     }
-    int rc = ZJ_ENOMEM;
-    builder_t *b = calloc(1, sizeof(*b));
-    zj_anstab_t *t = calloc(1, sizeof(*t));
-    if (b == NULL || t == NULL) {
+    /* the image alone: which of its zones serves a name does not depend on other images (the
+     * query path asks the set's directory for the zone first when there are several) */
+    zj_image_t *one[1] = {img};
+    zj_imgset_t alone = {.images = one, .n_images = 1};
+    int rc = zj_imgset_build_dir(&alone);
+    builder_t *b = rc == ZJ_OK ? calloc(1, sizeof(*b)) : NULL;
+    zj_anstab_t *t = rc == ZJ_OK ? calloc(1, sizeof(*t)) : NULL;
+    rc = ZJ_ENOMEM;
+    if (b == NULL || t == NULL || alone.dir.slots == NULL) {
         goto out;
     }
-    t->seed = set->dir.seed ^ 0x5851F42D4C957F2Dull;
+    t->seed = AT_SEED;
     t->min_labels = ZJ_DNS_MAX_LABELS;
     b->t = t;
-    b->set = set;
+    b->set = &alone;
+    b->img = img;
     zj_answer_cfg_default(&b->cfg);
     zj_responder_init(&b->rs, &b->cfg, 0);
-    b->neg = calloc(set->n_images > 0 ? set->n_images : 1, sizeof(*b->neg));
+    b->neg = malloc((img->n_zones > 0 ? img->n_zones : 1) * sizeof(uint32_t));
     if (b->neg == NULL) {
         goto out;
     }
-    for (size_t i = 0; i < set->n_images; i++) {
-        const zj_image_t *img = set->images[i];
-        b->neg[i] = malloc((img->n_zones > 0 ? img->n_zones : 1) * sizeof(uint32_t));
-        if (b->neg[i] == NULL) {
-            goto out;
-        }
-        memset(b->neg[i], 0xFF, img->n_zones * sizeof(uint32_t)); /* AT_NONE */
-    }
-    for (size_t i = 0; i < set->n_images; i++) {
-        const zj_image_t *img = set->images[i];
-        for (uint32_t z = 0; z < img->n_zones; z++) {
-            const zj_img_zone_d *zd = &img->zones[z];
-            for (uint32_t k = 0; k < zd->n_nodes; k++) {
-                if (add_node(b, i, z, zd->first_node + k) != ZJ_OK) {
-                    goto out;
-                }
+    memset(b->neg, 0xFF, img->n_zones * sizeof(uint32_t)); /* AT_NONE */
+    for (uint32_t z = 0; z < img->n_zones; z++) {
+        const zj_img_zone_d *zd = &img->zones[z];
+        for (uint32_t k = 0; k < zd->n_nodes; k++) {
+            if (add_node(b, z, zd->first_node + k) != ZJ_OK) {
+                goto out;
             }
         }
     }
@@ -586,13 +585,11 @@ int zj_anstab_build(const zj_imgset_t *set, zj_anstab_t **out)
     rc = ZJ_OK;
 out:
     if (b != NULL) {
-        for (size_t i = 0; b->neg != NULL && i < set->n_images; i++) {
-            free(b->neg[i]);
-        }
         free(b->neg);
         free(b->arena_off);
     }
     free(b);
+    free(alone.dir.slots);
     zj_anstab_free(t);
     return rc;
 }
@@ -620,6 +617,27 @@ static inline uint64_t lower8(uint64_t x)
     return x | (upper >> 2);
 }
 
+/* EDNS options that leave the response as it is: well-formed, no NSID, no ECS, cookies of a
+ * valid length (RFC 7873 §5.2.2), anything else ignored (RFC 6891 §6.1.2). */
+static bool plain_options(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (len - i < 4) {
+            return false;
+        }
+        uint16_t code = zj_be16(p + i);
+        size_t olen = zj_be16(p + i + 2);
+        i += 4;
+        if (olen > len - i || code == ZJ_EDNS_OPT_NSID || code == ZJ_EDNS_OPT_ECS ||
+            (code == ZJ_EDNS_OPT_COOKIE && olen != 8 && (olen < 16 || olen > 40))) {
+            return false;
+        }
+        i += olen;
+    }
+    return true;
+}
+
 static inline const at_ans_t *by_type(const zj_anstab_t *t, const at_node_t *n, uint16_t qtype,
                                       bool *is_own)
 {
@@ -634,7 +652,7 @@ static inline const at_ans_t *by_type(const zj_anstab_t *t, const at_node_t *n, 
     return n->dflt != AT_NONE ? &t->ans[n->dflt] : NULL;
 }
 
-size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t *pkt, size_t len,
+size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_t *pkt, size_t len,
                         bool is_tcp, uint8_t *out, size_t out_cap)
 {
     /* one question, nothing in answer or authority, at most one additional (the OPT); a
@@ -643,40 +661,47 @@ size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t 
         zj_be32(pkt + 6) != 0 || pkt[10] != 0 || pkt[11] > 1) {
         return ZJ_ANSTAB_PASS;
     }
+    /* The name: every length byte read lies below ZJ_DNS_HEADER_LEN + 255, so the name (root
+     * byte included) is at most 255 bytes and has at most 127 labels; a label length above 63
+     * (a pointer, or an extended label type) goes to the general path. */
     uint8_t off[ZJ_DNS_MAX_LABELS];
     unsigned labels = 0;
     size_t o = ZJ_DNS_HEADER_LEN;
+    size_t lim =
+        len < ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME ? len : ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME;
     for (;;) {
-        if (o >= len) {
+        if (o >= lim) {
             return ZJ_ANSTAB_PASS;
         }
         uint8_t l = pkt[o];
         if (l == 0) {
             break;
         }
-        if (l > ZJ_DNS_MAX_LABEL || o + l + 1 - ZJ_DNS_HEADER_LEN >= ZJ_DNS_MAX_NAME) {
+        if (l > ZJ_DNS_MAX_LABEL) {
             return ZJ_ANSTAB_PASS;
         }
         off[labels++] = (uint8_t)(o - ZJ_DNS_HEADER_LEN);
         o += (size_t)l + 1;
     }
     size_t qlen = o + 1 - ZJ_DNS_HEADER_LEN;
+    off[labels] = (uint8_t)(qlen - 1); /* the root */
     size_t qend = o + 5;
     if (qend > len || zj_be16(pkt + o + 3) != ZJ_C_IN) {
         return ZJ_ANSTAB_PASS;
     }
     uint16_t qtype = zj_be16(pkt + o + 1);
-    if (qtype == ZJ_T_DS || qtype == ZJ_T_ANY || qtype == ZJ_T_AXFR || qtype == ZJ_T_IXFR) {
-        return ZJ_ANSTAB_PASS;
+    if (qtype == ZJ_T_DS || qtype >= ZJ_T_IXFR) {
+        return ZJ_ANSTAB_PASS; /* DS, and the meta-types IXFR, AXFR, MAILB, MAILA, ANY and up */
     }
     bool has_edns = pkt[11] == 1;
     size_t limit = ZJ_DNS_UDP_MIN;
     if (has_edns) {
-        /* exactly a bare OPT: root owner, version 0, no options; anything else is parsed in
-         * full by the general path */
+        /* exactly one OPT: root owner, version 0, and options the response does not depend
+         * on (a cookie is checked and ignored, as the general path does; NSID and ECS change
+         * the response, so they and anything malformed go to the general path) */
         const uint8_t *e = pkt + qend;
-        if (len != qend + 11 || e[0] != 0 || zj_be16(e + 1) != ZJ_T_OPT || e[6] != 0 ||
-            zj_be16(e + 9) != 0) {
+        if (len < qend + 11 || e[0] != 0 || zj_be16(e + 1) != ZJ_T_OPT || e[6] != 0 ||
+            len != qend + 11 + zj_be16(e + 9) || !plain_options(e + 11, len - qend - 11)) {
             return ZJ_ANSTAB_PASS;
         }
         uint16_t theirs = zj_be16(e + 3);
@@ -697,27 +722,38 @@ size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t 
 
     /* lower case and hash in one pass, 8 bytes at a time; the last word is read whole when
      * QTYPE and QCLASS leave room (the extra bytes are masked off), else byte by byte */
+    /* The question is copied to out on the way (out is ours to write; if the table does not
+     * answer, the general path writes it again). */
     uint8_t lname[ZJ_DNS_MAX_NAME + 16];
     const uint8_t *qn = pkt + ZJ_DNS_HEADER_LEN;
-    uint64_t h = t->seed ^ qlen;
+    uint8_t *oq = out + ZJ_DNS_HEADER_LEN;
+    if (out_cap < ZJ_DNS_UDP_MIN) {
+        return ZJ_ANSTAB_PASS;
+    }
+    memcpy(out, pkt, ZJ_DNS_HEADER_LEN);
+    uint64_t h = AT_SEED ^ qlen;
     size_t i = 0;
     for (; i + 8 < qlen; i += 8) {
         uint64_t x;
         memcpy(&x, qn + i, 8);
+        memcpy(oq + i, &x, 8);
         x = lower8(x);
         memcpy(lname + i, &x, 8);
         h = fold(h, x);
     }
     uint64_t x = 0;
     if (i + 8 <= qlen + 4) {
-        memcpy(&x, qn + i, 8);
+        memcpy(&x, qn + i, 8); /* the rest of the name, then part of QTYPE/QCLASS */
+        memcpy(oq + i, &x, 8);
         x = lower8(x) & tail_mask(qlen);
     } else {
         for (size_t k = qlen; k-- > i;) {
             x = x << 8 | qn[k];
         }
+        memcpy(oq + i, &x, 8);
         x = lower8(x);
     }
+    memcpy(oq + qlen, qn + qlen, 4); /* QTYPE, QCLASS */
     memcpy(lname + i, &x, 8);
     memset(lname + i + 8, 0, 8); /* a suffix's last word may reach here (hash_padded) */
     h = finish(fold(h, x));
@@ -726,6 +762,35 @@ size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t 
     bool is_own = false;
     bool keep12 = false;
     unsigned rcode_over = 0;
+    /* The table to look in: the only image's, or that of the image serving the zone (the
+     * deepest apex among the name's suffixes, as the general path finds it). last: the
+     * shortest suffix that may be the closest encloser. */
+    const zj_anstab_t *t;
+    int last;
+    if (set->n_images == 1) {
+        t = set->images[0]->anstab;
+        if (t == NULL) {
+            return ZJ_ANSTAB_PASS;
+        }
+        last = (int)labels - t->min_labels;
+    } else {
+        const zj_imgdir_t *d = &set->dir;
+        const zj_imgdir_slot_t *s = NULL;
+        if (d->slots == NULL) {
+            return ZJ_ANSTAB_PASS;
+        }
+        last = (int)labels - d->max_labels;
+        for (last = last < 0 ? 0 : last; last <= (int)labels - d->min_labels; last++) {
+            s = zj_imgdir_find(d, lname + off[last], qlen - off[last]);
+            if (s != NULL) {
+                break;
+            }
+        }
+        if (s == NULL || s->img->anstab == NULL) {
+            return ZJ_ANSTAB_PASS;
+        }
+        t = s->img->anstab;
+    }
     const at_node_t *n = find_h(t, h, lname, qlen);
     if (n != NULL) {
         a = by_type(t, n, qtype, &is_own);
@@ -733,7 +798,6 @@ size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t 
         /* the closest encloser: the first suffix in the table */
         int k = (int)labels - t->max_labels;
         k = k < 1 ? 1 : k;
-        int last = (int)labels - t->min_labels;
         if (last - k >= AT_WALK_MAX) {
             return ZJ_ANSTAB_PASS;
         }
@@ -768,7 +832,6 @@ size_t zj_anstab_answer(const zj_anstab_t *t, zj_responder_t *rs, const uint8_t 
         return ZJ_ANSTAB_PASS;
     }
 
-    memcpy(out, pkt, qend);
     uint8_t *body = out + qend;
     memcpy(body, a->body, a->len);
     unsigned shift = (unsigned)(qlen - a->base_len);

@@ -1,6 +1,8 @@
-/* The answer table: the responses the answer path (answer.c) gives for the names of an image
- * set, worked out once when the set is indexed, so that a query for an existing name costs a
- * header parse, one hash probe and a copy (issue #4's budget).
+/* The answer table: the responses the answer path (answer.c) gives for the names of an image,
+ * worked out once when the image is first indexed in a set, so that a query for an existing
+ * name costs a header parse, one hash probe and a copy. With several images in a set, the set's
+ * zone directory picks the image first (as the general path does), then its table answers;
+ * tables are per image so that a reload rebuilds only the images it changed.
  *
  * Every entry is the body (the sections after the question) that zj_answer itself produced for
  * a query of that name and type, built without EDNS and without a size limit, plus its section
@@ -21,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct zj_image;
 struct zj_imgset;
 struct zj_responder;
 
@@ -29,10 +32,10 @@ typedef struct zj_anstab zj_anstab_t;
 /** Returned by zj_anstab_answer for a query the table does not answer. */
 #define ZJ_ANSTAB_PASS SIZE_MAX
 
-/** Build the table for set, whose directory must be built and which must have no table yet.
- *  Runs the answer path once per name and type. *out is NULL when tables are switched off.
- *  ZJ_OK or ZJ_ENOMEM. Not for the query path. */
-int zj_anstab_build(const struct zj_imgset *set, zj_anstab_t **out);
+/** Build the table of img (which has none yet), answering as a set of that image alone: runs
+ *  the answer path once per name and type. *out is NULL when tables are switched off. ZJ_OK or
+ *  ZJ_ENOMEM. Not for the query path. */
+int zj_anstab_build(struct zj_image *img, zj_anstab_t **out);
 
 void zj_anstab_free(zj_anstab_t *t);
 
@@ -45,5 +48,5 @@ void zj_anstab_sizes(const zj_anstab_t *t, size_t *names, size_t *answers, size_
 /** The response to pkt (len bytes) from the table, written to out (out_cap bytes), with rs's
  *  counters updated as zj_answer updates them; or ZJ_ANSTAB_PASS, touching nothing, when the
  *  query needs the general path. Hot-path safe: no allocation, lock or system call. */
-size_t zj_anstab_answer(const zj_anstab_t *t, struct zj_responder *rs, const uint8_t *pkt,
+size_t zj_anstab_answer(const struct zj_imgset *set, struct zj_responder *rs, const uint8_t *pkt,
                         size_t len, bool is_tcp, uint8_t *out, size_t out_cap);

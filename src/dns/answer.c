@@ -962,12 +962,8 @@ static size_t error_limited(zj_responder_t *rs, const struct sockaddr *src, bool
     return rrl_apply(rs, src, qp, ZJ_RRL_CLS_ERROR, NULL, 0, out, n);
 }
 
-/* Everything the answer table (anstab.h) leaves to the general path. Kept out of line so that a
- * query the table answers does not pay for this function's frame. */
-static __attribute__((noinline)) size_t answer_general(zj_responder_t *rs, const zj_imgset_t *set,
-                                                       const uint8_t *pkt, size_t len,
-                                                       const struct sockaddr *src, bool is_tcp,
-                                                       uint8_t *out, size_t out_cap)
+size_t zj_answer_general(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt, size_t len,
+                         const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap)
 {
     zj_query_t qp;
     bool limit_rate = rs->cfg->rrl != NULL && !is_tcp && src != NULL;
@@ -1077,16 +1073,4 @@ static __attribute__((noinline)) size_t answer_general(zj_responder_t *rs, const
         return rrl_apply(rs, src, &qp, r.rrl_cls, r.rrl_key, r.rrl_key_len, out, r.pos);
     }
     return r.pos;
-}
-
-size_t zj_answer(zj_responder_t *rs, const zj_imgset_t *set, const uint8_t *pkt, size_t len,
-                 const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap)
-{
-    if (set != NULL && set->anstab != NULL && rs->cfg->rrl == NULL) {
-        size_t n = zj_anstab_answer(set->anstab, rs, pkt, len, is_tcp, out, out_cap);
-        if (n != ZJ_ANSTAB_PASS) {
-            return n;
-        }
-    }
-    return answer_general(rs, set, pkt, len, src, is_tcp, out, out_cap);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dns/anstab.h"
 #include "zone/imgset.h"
 
 /** Server-wide answer settings, fixed at start-up (from flags or the config file). */
@@ -62,10 +63,27 @@ void zj_answer_cfg_default(zj_answer_cfg_t *cfg);
 /** Prepare a responder; cfg must outlive it. seed makes randomised choices reproducible. */
 void zj_responder_init(zj_responder_t *r, const zj_answer_cfg_t *cfg, uint64_t seed);
 
+/** zj_answer without the answer table. */
+size_t zj_answer_general(zj_responder_t *r, const zj_imgset_t *set, const uint8_t *q, size_t qlen,
+                         const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap);
+
 /** Answer one query. q/qlen is the received packet; src the client's address (for policies and
  *  ECS; may be NULL); is_tcp selects the size limit (65535 over TCP, else the EDNS/512 rules).
  *  The response is written to out (out_cap bytes; 4096 is enough for UDP, 65535 for TCP).
  *  Returns the response length, or 0 when the packet must be dropped (RFC-mandated silence).
- *  Hot-path safe: no allocation, lock, log or system call. */
-size_t zj_answer(zj_responder_t *r, const zj_imgset_t *set, const uint8_t *q, size_t qlen,
-                 const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap);
+ *  Hot-path safe: no allocation, lock, log or system call.
+ *  The set's answer tables (dns/anstab.h) answer what they hold; zj_answer_general the rest
+ *  (and every query when response rate limiting is on). Inline, so that a table answer costs
+ *  one call. */
+static inline size_t zj_answer(zj_responder_t *r, const zj_imgset_t *set, const uint8_t *q,
+                               size_t qlen, const struct sockaddr *src, bool is_tcp, uint8_t *out,
+                               size_t out_cap)
+{
+    if (set != NULL && r->cfg->rrl == NULL) {
+        size_t n = zj_anstab_answer(set, r, q, qlen, is_tcp, out, out_cap);
+        if (n != ZJ_ANSTAB_PASS) {
+            return n;
+        }
+    }
+    return zj_answer_general(r, set, q, qlen, src, is_tcp, out, out_cap);
+}

@@ -13,6 +13,7 @@
  * Policy sections (optional): every index, range and string of POLICIES, PSETS, CHECKS, TABLES
  * and the prefix maps is checked here too, so zj_policy_choose and the health checker index
  * them without checks. */
+#include "dns/anstab.h"
 #include "zonejet/zone.h"
 
 #include <fcntl.h>
@@ -685,6 +686,7 @@ void zj_image_close(zj_image_t *img)
     if (img == NULL) {
         return;
     }
+    zj_anstab_free(img->anstab);
     if (img->is_mapped) {
         munmap((void *)(uintptr_t)img->base, img->len);
     } else {

@@ -307,8 +307,6 @@ static void src_release(zj_imgsrc_t *src)
 
 static void dir_free(zj_imgset_t *set)
 {
-    zj_anstab_free(set->anstab);
-    set->anstab = NULL;
     free(set->dir.slots);
     memset(&set->dir, 0, sizeof(set->dir));
 }
@@ -328,7 +326,7 @@ static uint64_t draw_seed(const void *salt)
     return XXH3_64bits(mix, sizeof(mix));
 }
 
-int zj_imgset_index(zj_imgset_t *set)
+int zj_imgset_build_dir(zj_imgset_t *set)
 {
     size_t n = zj_imgset_zone_count(set);
     /* Capacity: a power of two at least twice the apex count (load factor <= 1/2, so a probe
@@ -374,8 +372,26 @@ int zj_imgset_index(zj_imgset_t *set)
     }
     dir_free(set);
     set->dir = d;
-    /* the answer table runs the answer path over this set: built last, with no table yet */
-    return zj_anstab_build(set, &set->anstab);
+    return ZJ_OK;
+}
+
+int zj_imgset_index(zj_imgset_t *set)
+{
+    int rc = zj_imgset_build_dir(set);
+    /* Answer tables, one per image, built the first time an image is indexed (before any set
+     * holding it is published) and shared by every later set: a reload builds only the tables
+     * of the images it changed. A table that cannot be built leaves its image to the general
+     * path. */
+    for (size_t i = 0; rc == ZJ_OK && i < set->n_images; i++) {
+        zj_image_t *img = set->images[i];
+        if (!img->is_anstab_tried) {
+            img->is_anstab_tried = true;
+            if (zj_anstab_build(img, &img->anstab) != ZJ_OK) {
+                img->anstab = NULL;
+            }
+        }
+    }
+    return rc;
 }
 
 int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out)
@@ -726,13 +742,20 @@ size_t zj_imgset_describe(const zj_imgset_t *set, char *out, size_t cap)
             o += n > 0 ? (size_t)n : 0;
         }
     }
+    size_t names = 0, answers = 0, bytes = 0, tables = 0;
+    for (size_t i = 0; i < set->n_images; i++) {
+        size_t n1 = 0, a1 = 0, b1 = 0;
+        zj_anstab_sizes(set->images[i]->anstab, &n1, &a1, &b1);
+        names += n1;
+        answers += a1;
+        bytes += b1;
+        tables += set->images[i]->anstab != NULL;
+    }
     if (o + 1 < cap) {
-        size_t names = 0, answers = 0, bytes = 0;
-        zj_anstab_sizes(set->anstab, &names, &answers, &bytes);
-        int n = set->anstab == NULL
-                    ? snprintf(out + o, cap - o, "answer-table off\n")
-                    : snprintf(out + o, cap - o, "answer-table names %zu answers %zu bytes %zu\n",
-                               names, answers, bytes);
+        int n = tables == 0 ? snprintf(out + o, cap - o, "answer-table off\n")
+                            : snprintf(out + o, cap - o,
+                                       "answer-table images %zu names %zu answers %zu bytes %zu\n",
+                                       tables, names, answers, bytes);
         o += n > 0 ? (size_t)n : 0;
     }
     return o < cap ? o : cap - 1;

@@ -37,8 +37,6 @@ struct zj_imgset {
     size_t n_images;
     zj_imgsrc_t **srcs;       /* n_images entries; NULL in sets made by zj_imgset_from_images */
     zj_imgdir_t dir;          /* what the answer path reads; rebuilt by zj_imgset_index */
-    struct zj_anstab *anstab; /* the set's answer table (src/dns/anstab.h), built with dir, or
-                               * NULL (switched off, or no directory) */
     struct zj_health *health; /* registry the set's images are attached to, or NULL */
     const struct zj_geo *geo; /* geolocation database for geo policies and latency tables, or
                                * NULL; owned by the server, which keeps it alive as long as any
@@ -70,6 +68,9 @@ static inline const zj_imgdir_slot_t *zj_imgdir_find(const zj_imgdir_t *d, const
 /** A set over images the caller owns (closing the set leaves them open), with its directory
  *  built: for tests, fuzzers and benches that have images but no sources. ZJ_ENOMEM. */
 int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out);
+
+/** Build only the set's directory (zj_imgset_index also builds the images' answer tables). */
+int zj_imgset_build_dir(zj_imgset_t *set);
 
 /** Longest run of full slots in the set's directory plus one: the most slots one probe visits. */
 size_t zj_imgset_dir_max_run(const zj_imgset_t *set);

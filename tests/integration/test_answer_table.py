@@ -34,9 +34,12 @@ from zjtest import BUNDLED, TEST_ZONES_DIR
 CTL = zjtest.BUILD_DIR / "zonejet-ctl"
 TABLE_ZONE = TEST_ZONES_DIR / "table.example.zone"
 TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "HINFO", "TYPE65280", "DS", "DNAME"]
-# (tcp, edns payload or None, DO)
-MODES = [(False, None, False), (False, 512, False), (False, 1232, True), (True, None, False),
-         (False, 4096, False), (True, 1232, False)]
+# (tcp, edns payload or None, DO, EDNS options)
+COOKIE = dns.edns.GenericOption(10, bytes(range(8)))
+NSID = dns.edns.GenericOption(3, b"")
+MODES = [(False, None, False, ()), (False, 512, False, ()), (False, 1232, True, ()),
+         (True, None, False, ()), (False, 4096, False, ()), (True, 1232, False, ()),
+         (False, 1232, False, (COOKIE,)), (False, 1232, False, (NSID,))]
 
 
 def _zones():
@@ -77,24 +80,24 @@ def _cases(zones):
         below = ["x." + name, "a.b." + name, "nx-" + str(rnd.randrange(1000)) + "." + name]
         for qname in [name] + below:
             for t in TYPES:
-                tcp, payload, do = MODES[rnd.randrange(len(MODES))]
+                tcp, payload, do, opts = MODES[rnd.randrange(len(MODES))]
                 queries.append((qname if rnd.random() < 0.7 else _mixed(qname, rnd), t, tcp,
-                                payload, do))
-        queries.append((name, "ANY", True, None, False))
+                                payload, do, opts))
+        queries.append((name, "ANY", True, None, False, ()))
     # every mode for a few names of each kind
     for qname in ["www.table.example.", "q.wild.table.example.", "nothing.table.example.",
                   "x.deleg.table.example.", "big.table.example.", "x.big.table.example.",
                   "cname2wild.table.example.", "x.sub.example.com.", "Www.Sub.Example.Com."]:
         for t in ("A", "TXT", "MX"):
-            for tcp, payload, do in MODES:
-                queries.append((qname, t, tcp, payload, do))
+            for tcp, payload, do, opts in MODES:
+                queries.append((qname, t, tcp, payload, do, opts))
     return queries
 
 
-def _wire(qname, t, payload, do, qid):
+def _wire(qname, t, payload, do, qid, opts=()):
     q = dns.message.make_query(qname, t, use_edns=False, id=qid, flags=0)
     if payload is not None:
-        q.use_edns(0, dns.flags.DO if do else 0, payload)
+        q.use_edns(0, dns.flags.DO if do else 0, payload, options=list(opts))
     return q.to_wire()
 
 
@@ -142,9 +145,10 @@ def pair(tmp_path_factory):
 def test_status_reports_table(pair):
     table, general = pair
     line = [x for x in _ctl(table, "status").splitlines() if x.startswith("answer-table")]
-    assert line and line[0].startswith("answer-table names "), line
-    names = int(line[0].split()[2])
-    assert names >= 60, line  # the owners and empty non-terminals of the zones
+    assert line and line[0].startswith("answer-table images "), line
+    words = line[0].split()
+    assert int(words[2]) == len(_zones()), line  # one table per image
+    assert int(words[4]) >= 60, line  # the owners and empty non-terminals of the zones
     assert "answer-table off" in _ctl(general, "status")
 
 
@@ -154,8 +158,8 @@ def test_table_equals_general_path(pair):
     assert len(cases) > 2000
     before = _stat(table, "table")
     diffs = []
-    for i, (qname, t, tcp, payload, do) in enumerate(cases):
-        wire = _wire(qname, t, payload, do, i & 0xFFFF)
+    for i, (qname, t, tcp, payload, do, opts) in enumerate(cases):
+        wire = _wire(qname, t, payload, do, i & 0xFFFF, opts)
         a = compare.Reduced(compare.send(table.port, wire, tcp, compare.QUERY_TIMEOUT_S))
         b = compare.Reduced(compare.send(general.port, wire, tcp, compare.QUERY_TIMEOUT_S))
         assert not a.none and not b.none, f"no response to {qname} {t} (tcp={tcp})"
@@ -164,7 +168,8 @@ def test_table_equals_general_path(pair):
         if not d and a.additional != b.additional:
             d = [f"additional {compare._fmt(a.additional)} vs {compare._fmt(b.additional)}"]
         if d:
-            diffs.append(f"{qname} {t} tcp={tcp} edns={payload} do={do}: " + "; ".join(d))
+            diffs.append(f"{qname} {t} tcp={tcp} edns={payload} do={do} options={opts}: "
+                         + "; ".join(d))
     used = _stat(table, "table") - before
     print(f"answer table: {len(cases)} queries, {used} answered from the table, "
           f"{len(diffs)} differences")
@@ -185,15 +190,16 @@ def test_table_answers_exact_bytes_for_plain_hits(pair):
 
 
 def test_fallback_cases_still_answered_by_general_path(pair):
-    """A response that does not fit the client's limit, an EDNS option and a DS query go to
-    the general path: the table counter does not move for them."""
+    """A response that does not fit the client's limit, an ECS option and a DS query go to the
+    general path: the table counter does not move for them. A cookie does not change the
+    response (none is echoed), so the table answers it."""
     table, _ = pair
     before = _stat(table, "table")
     big = dns.message.from_wire(compare.send(table.port, _wire("big.table.example.", "TXT",
                                                                   None, False, 1), False, 2))
     assert big.flags & dns.flags.TC
-    q = dns.message.make_query("www.table.example.", "A", use_edns=0, payload=1232,
-                               options=[dns.edns.GenericOption(10, b"\x01" * 8)])
+    ecs = dns.edns.ECSOption("192.0.2.0", 24)
+    q = dns.message.make_query("www.table.example.", "A", use_edns=0, payload=1232, options=[ecs])
     r = dns.message.from_wire(compare.send(table.port, q.to_wire(), False, 2))
     assert r.answer and r.answer[0][0].to_text() == "192.0.2.3"
     r = dns.message.from_wire(compare.send(table.port, _wire("sub.example.com.", "DS", None,
@@ -203,3 +209,8 @@ def test_fallback_cases_still_answered_by_general_path(pair):
     r = dns.message.from_wire(compare.send(table.port, _wire("www.table.example.", "A", None,
                                                                 False, 3), False, 2))
     assert r.answer and _stat(table, "table") == before + 1
+    q = dns.message.make_query("www.table.example.", "A", use_edns=0, payload=1232,
+                               options=[COOKIE])
+    r = dns.message.from_wire(compare.send(table.port, q.to_wire(), False, 2))
+    assert r.answer and r.edns == 0 and not r.options
+    assert _stat(table, "table") == before + 2
