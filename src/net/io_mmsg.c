@@ -489,11 +489,15 @@ static void mmsg_tick(zj_worker_t *w, uint64_t now_ms)
     zj_worker_expire_tcp(w, now_ms, conn_close);
 }
 
+static void mmsg_run(zj_worker_t *w)
+{
+    zj_worker_loop(w, mmsg_recv_batch, mmsg_send_batch);
+}
+
 const zj_io_ops_t zj_io_mmsg_ops = {
     .name = "mmsg",
     .init = mmsg_init,
     .fini = mmsg_fini,
-    .recv_batch = mmsg_recv_batch,
-    .send_batch = mmsg_send_batch,
+    .run = mmsg_run,
     .tick = mmsg_tick,
 };

@@ -822,11 +822,15 @@ static void uring_tick(zj_worker_t *w, uint64_t now_ms)
     zj_worker_expire_tcp(w, now_ms, conn_close);
 }
 
+static void uring_run(zj_worker_t *w)
+{
+    zj_worker_loop(w, uring_recv_batch, uring_send_batch);
+}
+
 const zj_io_ops_t zj_io_uring_ops = {
     .name = "io_uring",
     .init = uring_init,
     .fini = uring_fini,
-    .recv_batch = uring_recv_batch,
-    .send_batch = uring_send_batch,
+    .run = uring_run,
     .tick = uring_tick,
 };

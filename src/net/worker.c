@@ -1,9 +1,10 @@
-/* The per-core worker loop (STYLE P2/P3/P6).
+/* The per-core worker (STYLE P2/P3/P6): thread start and stop, and the loop's cold paths.
  *
  * Each worker thread pins itself to its CPU, initialises its backend on its own thread (an
  * io_uring ring created with SINGLE_ISSUER must be submitted from the thread that made it),
- * then loops: go OFFLINE and wait for a batch; enter the current epoch and load the image set;
- * answer every message; hand the answers back; close idle TCP connections. The image set
+ * then runs the backend's run op: zj_worker_loop (worker.h) with the backend's batch functions.
+ * The loop goes OFFLINE and waits for a batch; enters the current epoch and loads the image set;
+ * answers every message; hands the answers back; closes idle TCP connections. The image set
  * pointer is loaded once per batch and dropped (OFFLINE) before the next wait, so a reload only
  * waits for batches in progress, never for idle workers. */
 #include "net/worker.h"
@@ -17,11 +18,6 @@
 #include "zonejet/err.h"
 #include "zonejet/wire.h"
 #include "util/log.h"
-#include "zone/swap.h"
-
-/* Longest wait inside recv_batch with no TCP deadline pending. The stop event wakes a worker
- * at once; this bound only guards against a missed wake-up. */
-#define WORKER_MAX_WAIT_MS 1000
 
 typedef struct worker_boot {
     zj_worker_t *w;
@@ -51,16 +47,6 @@ static void pin_cpu(zj_worker_t *w)
     }
 }
 
-static int wait_ms(const zj_worker_t *w, uint64_t now_ms)
-{
-    int64_t idle = zj_tcp_wait_ms(&w->tcp, now_ms);
-    if (idle < 0 || idle > WORKER_MAX_WAIT_MS) {
-        return WORKER_MAX_WAIT_MS;
-    }
-    /* CLOCK_MONOTONIC_COARSE ticks every few ms; +1 avoids waking just before the deadline. */
-    return (int)idle + 1;
-}
-
 /* --bench-echo: the query back with QR set, through the same I/O path; a measure of the
  * server without the answer path (bench/compare.py's floor). A packet shorter than a DNS header
  * is dropped, as zj_answer drops it. */
@@ -77,23 +63,35 @@ static void echo_batch(zj_msg_t *msgs, size_t n)
     }
 }
 
-static void answer_batch(zj_worker_t *w, const zj_imgset_t *set, zj_msg_t *msgs, size_t n)
+void zj_worker_answer_cold(zj_worker_t *w, zj_msg_t *msgs, size_t n)
 {
-    if (unlikely(w->is_bench_echo)) {
+    if (w->is_bench_echo) {
         echo_batch(msgs, n);
         return;
     }
-    if (unlikely(set == NULL)) {
-        /* No image set published (cannot happen after start-up): drop the batch. */
-        for (size_t i = 0; i < n; i++) {
-            msgs[i].tx_len = 0;
-        }
-        return;
-    }
+    /* No image set published (cannot happen after start-up): drop the batch. */
     for (size_t i = 0; i < n; i++) {
-        zj_msg_t *m = &msgs[i];
-        m->tx_len = zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx, m->tx_cap);
+        msgs[i].tx_len = 0;
     }
+}
+
+int zj_worker_tick(zj_worker_t *w)
+{
+    /* One clock read serves the tick and the wait that follows it. */
+    uint64_t now_ms = zj_now_ms();
+    w->io->tick(w, now_ms);
+    int64_t idle = zj_tcp_wait_ms(&w->tcp, now_ms);
+    if (idle < 0 || idle > ZJ_WORKER_MAX_WAIT_MS) {
+        return ZJ_WORKER_MAX_WAIT_MS;
+    }
+    /* CLOCK_MONOTONIC_COARSE ticks every few ms; +1 avoids waking just before the deadline. */
+    return (int)idle + 1;
+}
+
+void zj_worker_fail(zj_worker_t *w, int rc)
+{
+    zj_log_err("worker %u: %s backend failed: %s; worker stops", w->id, w->io->name,
+               zj_strerror(rc));
 }
 
 void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out)
@@ -105,38 +103,6 @@ void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out)
         words[i] = __atomic_load_n(&live[i], __ATOMIC_RELAXED);
     }
     memcpy(out, words, sizeof(words));
-}
-
-/* Per batch, with no TCP connection open, the loop reads no clock and walks no timer list: the
- * wait is WORKER_MAX_WAIT_MS and tick is skipped (an idle worker still wakes at that bound).
- * With connections open, one clock read serves both the tick and the next wait. */
-static void run_loop(zj_worker_t *w)
-{
-    zj_msg_t msgs[ZJ_BATCH];
-    int timeout_ms = WORKER_MAX_WAIT_MS;
-
-    while (!w->is_stopping && !atomic_load_explicit(w->stop, memory_order_relaxed)) {
-        zj_swap_offline(w->id);
-        int n = w->io->recv_batch(w, msgs, ZJ_BATCH, timeout_ms);
-        if (n < 0) {
-            zj_log_err("worker %u: %s backend failed: %s; worker stops", w->id, w->io->name,
-                       zj_strerror(n));
-            break;
-        }
-        if (n > 0) {
-            const zj_imgset_t *set = zj_swap_enter(w->id);
-            answer_batch(w, set, msgs, (size_t)n);
-            w->io->send_batch(w, msgs, (size_t)n);
-            zj_stat_add(&w->stats.batches, 1);
-        }
-        timeout_ms = WORKER_MAX_WAIT_MS;
-        if (zj_tcp_has_timers(&w->tcp)) {
-            uint64_t now_ms = zj_now_ms();
-            w->io->tick(w, now_ms);
-            timeout_ms = wait_ms(w, now_ms);
-        }
-    }
-    zj_swap_offline(w->id);
 }
 
 static void *worker_main(void *arg)
@@ -154,7 +120,7 @@ static void *worker_main(void *arg)
     /* boot lives on the starter's stack: do not touch it after posting. */
     sem_post(&boot->ready);
     if (rc == ZJ_OK) {
-        run_loop(w);
+        w->io->run(w);
     }
     w->io->fini(w);
     zj_tcp_table_fini(&w->tcp);

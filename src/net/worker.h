@@ -14,6 +14,7 @@
 #include "dns/answer.h"
 #include "net/io.h"
 #include "net/tcp.h"
+#include "zone/swap.h"
 
 /* Messages per batch. Caps the delay added to the first packet of a batch (64 answers at
  * ~1 µs each) while amortising one system call over many packets (gdnsd's MMSG_WIDTH). */
@@ -148,4 +149,58 @@ static inline size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n
         return n;
     }
     return zj_worker_take_tcp_ready(w, msgs, n, limit, advance);
+}
+
+/* Longest wait inside recv_batch with no TCP deadline pending. The stop event wakes a worker
+ * at once; this bound only guards against a missed wake-up. */
+#define ZJ_WORKER_MAX_WAIT_MS 1000
+
+/** zj_worker_loop's cold paths (worker.c), out of line so that the loop keeps few registers:
+ *  answers for a batch when --bench-echo is on or no image set is published; the tick of
+ *  the TCP timers, returning the next wait; the log line of a failed backend. */
+void zj_worker_answer_cold(zj_worker_t *w, zj_msg_t *msgs, size_t n);
+int zj_worker_tick(zj_worker_t *w);
+void zj_worker_fail(zj_worker_t *w, int rc);
+
+/** The per-core loop (STYLE P2/P3/P6), for a backend's run op to instantiate with its own
+ *  recv_batch and send_batch (always inlined, so that both become direct calls the compiler can
+ *  inline in turn). Each turn: go OFFLINE and wait for a batch; enter the current epoch and load
+ *  the image set; answer every message; hand the answers back; with a TCP timer running, tick.
+ *  The set is loaded once per batch and dropped (OFFLINE) before the next wait, so a reload
+ *  only waits for batches in progress, never for idle workers. With no TCP connection open
+ *  a turn reads no clock and walks no timer list: the wait is ZJ_WORKER_MAX_WAIT_MS and the
+ *  tick is skipped. Returns when the server stops or the backend fails. Worker thread only. */
+static inline __attribute__((always_inline)) void
+zj_worker_loop(zj_worker_t *w, zj_io_recv_batch_fn *recv_batch, zj_io_send_batch_fn *send_batch)
+{
+    zj_msg_t msgs[ZJ_BATCH];
+    int timeout_ms = ZJ_WORKER_MAX_WAIT_MS;
+
+    while (!w->is_stopping && !atomic_load_explicit(w->stop, memory_order_relaxed)) {
+        zj_swap_offline(w->id);
+        int n = recv_batch(w, msgs, ZJ_BATCH, timeout_ms);
+        if (unlikely(n < 0)) {
+            zj_worker_fail(w, n);
+            break;
+        }
+        if (n > 0) {
+            const zj_imgset_t *set = zj_swap_enter(w->id);
+            if (likely(set != NULL && !w->is_bench_echo)) {
+                for (int i = 0; i < n; i++) {
+                    zj_msg_t *m = &msgs[i];
+                    m->tx_len = zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx,
+                                          m->tx_cap);
+                }
+            } else {
+                zj_worker_answer_cold(w, msgs, (size_t)n);
+            }
+            send_batch(w, msgs, (size_t)n);
+            zj_stat_add(&w->stats.batches, 1);
+        }
+        timeout_ms = ZJ_WORKER_MAX_WAIT_MS;
+        if (zj_tcp_has_timers(&w->tcp)) {
+            timeout_ms = zj_worker_tick(w);
+        }
+    }
+    zj_swap_offline(w->id);
 }
