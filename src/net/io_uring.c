@@ -90,19 +90,20 @@ typedef struct uring_state {
     bool is_stop_armed;
     /* adaptive wake-up coalescing (see uring_recv_batch) */
     bool is_coalescing;
+    uint32_t coalesce_us; /* 0: never */
+    uint32_t coalesce_min_qps;
     uint32_t window_pkts;  /* datagrams received in the current rate window */
     uint64_t window_start; /* CLOCK_MONOTONIC_COARSE ns at the window's start */
 } uring_state_t;
 
 /* Wake-up coalescing. At light load a worker wakes for every datagram: lowest latency, and the
- * CPU is idle anyway. Above COALESCE_MIN_QPS it instead waits for up to ZJ_BATCH completions or
- * COALESCE_WAIT_US, whichever comes first, so one wake-up and one submit serve several queries:
- * the kernel's wake-up and io_uring entry costs are what dominate CPU per query on this path
- * (a null echo server on io_uring: 7.3 µs per reply woken per datagram, 5.0 µs with 64/200 µs
- * coalescing, measured on 2 cores). 100 µs bounds the latency it adds; the rate is re-estimated
- * every COALESCE_WINDOW_NS. */
-#define COALESCE_MIN_QPS 5000u
-#define COALESCE_WAIT_US 100
+ * CPU is idle anyway. Above coalesce_min_qps (--coalesce-min-qps) it instead waits for a batch
+ * of ZJ_BATCH receives or coalesce_us (--coalesce-us), whichever comes first, so one wake-up
+ * and one submit serve several queries: the kernel's wake-up and io_uring entry costs are what
+ * dominate CPU per query on this path (a null echo server on io_uring: 7.3 µs per reply woken
+ * per datagram, 5.0 µs with 64/200 µs coalescing, measured on 2 cores). The delay bounds the
+ * latency it adds (server/config.h has the measured default); the rate is re-estimated every
+ * COALESCE_WINDOW_NS. */
 #define COALESCE_WINDOW_NS 10000000ull
 
 /* Try ring flags from best to most compatible (DEFER_TASKRUN: 6.1, SINGLE_ISSUER: 6.0,
@@ -298,6 +299,8 @@ static int uring_init(zj_worker_t *w)
         return ZJ_ENOMEM;
     }
     w->io_state = st;
+    st->coalesce_us = w->coalesce_us;
+    st->coalesce_min_qps = w->coalesce_min_qps;
     rc = ring_setup(&st->ring);
     if (rc < 0) {
         goto out;
@@ -655,8 +658,8 @@ static void update_rate(uring_state_t *st, uint32_t n)
         return;
     }
     /* rate = pkts / dt: compare pkts * 1e9 >= MIN_QPS * dt without dividing */
-    st->is_coalescing =
-        (uint64_t)st->window_pkts * 1000000000ull >= (uint64_t)COALESCE_MIN_QPS * dt;
+    st->is_coalescing = st->coalesce_us > 0 && (uint64_t)st->window_pkts * 1000000000ull >=
+                                                   (uint64_t)st->coalesce_min_qps * dt;
     st->window_pkts = 0;
     st->window_start = t;
 }
@@ -676,9 +679,11 @@ static int uring_recv_batch(zj_worker_t *w, zj_msg_t *msgs, size_t cap, int time
                                        .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
         unsigned wait_nr = 1;
         if (st->is_coalescing) {
-            ts.tv_sec = 0;
-            ts.tv_nsec = COALESCE_WAIT_US * 1000;
-            wait_nr = ZJ_BATCH;
+            ts.tv_sec = st->coalesce_us / 1000000u;
+            ts.tv_nsec = (long long)(st->coalesce_us % 1000000u) * 1000;
+            /* a full batch of receives: the completions of the sends submitted by this same
+             * call (the previous batch's replies, usually complete inline) count too */
+            wait_nr = ZJ_BATCH + io_uring_sq_ready(&st->ring);
         }
         rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, wait_nr, &ts, NULL);
         if (rc == -ETIME && st->is_coalescing && io_uring_cq_ready(&st->ring) == 0) {

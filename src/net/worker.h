@@ -79,8 +79,10 @@ struct zj_worker {
     int stop_fd;              /* eventfd, readable once the server stops */
     const _Atomic bool *stop; /* the server's stop flag */
     zj_tcp_limits_t tcp_limits;
-    bool is_bench_echo;     /* --bench-echo: reply with the query itself, QR set */
-    bool is_uring_sendmmsg; /* --uring-send sendmmsg: io_uring receives, sendmmsg sends */
+    bool is_bench_echo;        /* --bench-echo: reply with the query itself, QR set */
+    bool is_uring_sendmmsg;    /* --uring-send sendmmsg: io_uring receives, sendmmsg sends */
+    uint32_t coalesce_us;      /* io_uring wake-up coalescing delay (0: off) ... */
+    uint32_t coalesce_min_qps; /* ... above this many queries/s */
 
     /* Owned by the worker thread. */
     zj_responder_t resp;

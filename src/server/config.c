@@ -32,6 +32,8 @@ typedef enum key_id {
     KEY_WORKERS,
     KEY_IO,
     KEY_URING_SEND,
+    KEY_COALESCE_US,
+    KEY_COALESCE_MIN_QPS,
     KEY_CONTROL,
     KEY_CONFIG,
     KEY_EDNS_PAYLOAD,
@@ -69,6 +71,8 @@ static const key_def_t keys[] = {
     {"workers", KEY_WORKERS, false},
     {"io", KEY_IO, false},
     {"uring-send", KEY_URING_SEND, false},
+    {"coalesce-us", KEY_COALESCE_US, false},
+    {"coalesce-min-qps", KEY_COALESCE_MIN_QPS, false},
     {"control", KEY_CONTROL, false},
     {"config", KEY_CONFIG, false},
     {"edns-payload", KEY_EDNS_PAYLOAD, false},
@@ -96,6 +100,7 @@ static const char usage_text[] =
     "usage: zonejetd --listen ADDR:PORT [--listen ...]\n"
     "                (--image FILE [--image ...] | --zones PATH [--zones ...])\n"
     "                [--workers N] [--io auto|uring|mmsg] [--uring-send sqe|sendmmsg]\n"
+    "                [--coalesce-us N] [--coalesce-min-qps N]\n"
     "                [--control SOCKET_PATH]\n"
     "                [--config FILE] [--edns-payload N] [--nsid STRING|0xHEX]\n"
     "                [--identity STR] [--version-string STR] [--tcp-idle-ms N]\n"
@@ -111,6 +116,10 @@ static const char usage_text[] =
     "  zonejet-ctl --control SOCKET reload [PATH...] | add PATH | remove PATH|ZONE | status.\n"
     "  --uring-send sqe|sendmmsg  how the io_uring backend sends UDP replies: one sendmsg SQE\n"
     "                           each (sqe, the default) or one sendmmsg per batch\n"
+    "  --coalesce-us N          io_uring: above --coalesce-min-qps queries/s per worker, wait\n"
+    "                           up to N µs for a batch of datagrams before answering\n"
+    "                           (default 150; 0: wake for every datagram)\n"
+    "  --coalesce-min-qps N     rate per worker above which it coalesces (default 5000)\n"
     "  --watch          re-read an image file when it is replaced in its directory (inotify)\n"
     "  --tcp-idle-ms N          close a TCP connection idle this long (default 10000)\n"
     "  --tcp-max-conns N        TCP connections per worker; the oldest idle is closed for a\n"
@@ -338,6 +347,12 @@ static int apply_key(zj_config_t *cfg, key_id_t id, const char *value, char *why
         }
         cfg->workers = (unsigned)v;
         return ZJ_OK;
+    case KEY_COALESCE_US:
+        return set_uint("coalesce-us", value, 0, ZJ_CONFIG_MAX_COALESCE_US, &cfg->coalesce_us, why,
+                        why_cap);
+    case KEY_COALESCE_MIN_QPS:
+        return set_uint("coalesce-min-qps", value, 0, 100000000, &cfg->coalesce_min_qps, why,
+                        why_cap);
     case KEY_URING_SEND:
         if (strcmp(value, "sqe") == 0 || strcmp(value, "sendmmsg") == 0) {
             cfg->is_uring_sendmmsg = strcmp(value, "sendmmsg") == 0;
@@ -598,6 +613,8 @@ static void set_defaults(zj_config_t *cfg)
     cfg->io = ZJ_IO_AUTO;
     cfg->edns_payload = ZJ_CONFIG_DEFAULT_EDNS_PAYLOAD;
     cfg->is_answer_table = true;
+    cfg->coalesce_us = ZJ_CONFIG_DEFAULT_COALESCE_US;
+    cfg->coalesce_min_qps = ZJ_CONFIG_DEFAULT_COALESCE_MIN_QPS;
     cfg->tcp_idle_ms = ZJ_CONFIG_DEFAULT_TCP_IDLE_MS;
     cfg->tcp_max_conns = ZJ_CONFIG_DEFAULT_TCP_MAX_CONNS;
     cfg->tcp_msg_timeout_ms = ZJ_CONFIG_DEFAULT_TCP_MSG_TIMEOUT_MS;

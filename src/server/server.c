@@ -370,6 +370,8 @@ static int start_workers(server_t *s)
         w->tcp_limits.max_inflight = s->cfg->tcp_max_inflight;
         w->is_bench_echo = s->cfg->is_bench_echo;
         w->is_uring_sendmmsg = s->cfg->is_uring_sendmmsg;
+        w->coalesce_us = s->cfg->coalesce_us;
+        w->coalesce_min_qps = s->cfg->coalesce_min_qps;
         /* Distinct, reproducible-from-one-value seeds: golden-ratio steps apart. */
         int rc = zj_worker_start(w, &s->acfg, seed + i * 0x9e3779b97f4a7c15ull);
         if (rc != ZJ_OK) {

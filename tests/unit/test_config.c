@@ -130,6 +130,9 @@ static void test_config_rejects_bad_flags(void **state)
     assert_int_equal(zj_config_parse(&cfg, ARGC(workers0), workers0, err, sizeof(err)), ZJ_EINVAL);
     char *payload[] = {"zonejetd", "--zones", "/z", "--edns-payload", "511"};
     assert_int_equal(zj_config_parse(&cfg, ARGC(payload), payload, err, sizeof(err)), ZJ_EINVAL);
+    char *coalesce[] = {"zonejetd", "--zones", "/z", "--coalesce-us", "10001"};
+    assert_int_equal(zj_config_parse(&cfg, ARGC(coalesce), coalesce, err, sizeof(err)), ZJ_EINVAL);
+    assert_non_null(strstr(err, "coalesce-us"));
     char *io[] = {"zonejetd", "--zones", "/z", "--io", "epoll"};
     assert_int_equal(zj_config_parse(&cfg, ARGC(io), io, err, sizeof(err)), ZJ_EINVAL);
     char *unknown[] = {"zonejetd", "--frobnicate", "1"};
@@ -263,6 +266,9 @@ static void test_config_limits_rrl_and_switches(void **state)
     assert_false(cfg.is_watch);
     assert_false(cfg.is_bench_echo);
     assert_false(cfg.is_uring_sendmmsg);
+    assert_int_equal(cfg.coalesce_us, ZJ_CONFIG_DEFAULT_COALESCE_US);
+    assert_int_equal(cfg.coalesce_min_qps, ZJ_CONFIG_DEFAULT_COALESCE_MIN_QPS);
+    assert_true(cfg.is_answer_table);
     zj_config_fini(&cfg);
 
     /* A switch takes no value on the command line: --watch must not swallow --image. */
@@ -287,8 +293,15 @@ static void test_config_limits_rrl_and_switches(void **state)
                     "--rrl-ipv4-prefix",
                     "32",
                     "--rrl-ipv6-prefix",
-                    "64"};
+                    "64",
+                    "--coalesce-us",
+                    "0",
+                    "--coalesce-min-qps=20000",
+                    "--answer-table=no"};
     assert_int_equal(zj_config_parse(&cfg, ARGC(argv), argv, err, sizeof(err)), ZJ_CONFIG_RUN);
+    assert_int_equal(cfg.coalesce_us, 0);
+    assert_int_equal(cfg.coalesce_min_qps, 20000);
+    assert_false(cfg.is_answer_table);
     assert_true(cfg.is_watch);
     assert_false(cfg.is_bench_echo);
     assert_true(cfg.is_uring_sendmmsg);
