@@ -138,8 +138,9 @@ static inline uint64_t hash_padded(uint64_t seed, const uint8_t *name, size_t le
 
 static uint64_t at_hash(uint64_t seed, const uint8_t *name, size_t len)
 {
-    uint8_t buf[ZJ_DNS_MAX_NAME + 8] = {0};
+    uint8_t buf[ZJ_DNS_MAX_NAME + 8];
     memcpy(buf, name, len);
+    memset(buf + len, 0, 8);
     return hash_padded(seed, buf, len);
 }
 
@@ -483,10 +484,10 @@ static int index_nodes(zj_anstab_t *t)
     t->mask = cap - 1;
     for (size_t i = 0; i < t->n_nodes; i++) {
         const at_node_t *n = &t->nodes[i];
-        if (find(t, n->name, n->name_len) != NULL) {
+        uint64_t h = at_hash(t->seed, n->name, n->name_len);
+        if (find_h(t, h, n->name, n->name_len) != NULL) {
             continue; /* the same name in two zones of one image: the first one serves */
         }
-        uint64_t h = at_hash(t->seed, n->name, n->name_len);
         size_t k = (size_t)h & t->mask;
         while (t->slots[k].node != 0) {
             k = (k + 1) & t->mask;
