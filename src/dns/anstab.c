@@ -10,7 +10,9 @@
  * node is its zone's NODATA body (one per zone) or, at a zone cut, the referral. Answers the
  * general path must keep making per query (a policy chose, the response was truncated, the
  * compression work bound was hit, an rcode other than NOERROR/NXDOMAIN) are stored as "ask the
- * general path" so that the type does not fall through to the NODATA answer. */
+ * general path" so that the type does not fall through to the NODATA answer. An image whose
+ * index does not find its nodes as the closest-encloser walk assumes (never one the compiler
+ * made) gets no table (add_node). */
 #include "dns/anstab.h"
 
 #include <stdlib.h>
@@ -25,6 +27,8 @@
 #include "zonejet/zone.h"
 
 #define AT_NONE 0xFFFFFFFFu
+/* add_node: the image's index breaks an assumption of the table (see there); no table */
+#define AT_NO_TABLE 1
 /* Bodies larger than this stay with the general path: keeps every moved pointer below 0x4000
  * (12 + 255 + AT_BODY_MAX) and the table small. */
 #define AT_BODY_MAX 4000u
@@ -35,6 +39,9 @@
 /* Flags of an answer. */
 #define AT_AA 0x10u
 #define AT_REFERRAL 0x20u
+/* The body names the question itself other than as an answer owner (a wildcard whose data
+ * names "*.<encloser>" or a name below it): a synthesized answer cannot point there. */
+#define AT_NO_SYNTH 0x40u
 #define AT_RCODE_MASK 0x0Fu
 
 enum at_below {
@@ -50,9 +57,10 @@ typedef struct at_ans {
     uint16_t len;
     uint16_t an, ns, ar;
     uint8_t n_ptrs;   /* pointer positions (uint16_t each) follow the body, 2-byte aligned */
-    uint8_t n_ptrs12; /* the first n_ptrs12 of them point at offset 12 (the question name) */
+    uint8_t n_ptrs12; /* the first n_ptrs12 of them are answer owners that are just a pointer
+                       * to offset 12 (the question name) */
     uint8_t base_len; /* length of the question name the body was built for */
-    uint8_t flags;    /* rcode | AT_AA | AT_REFERRAL */
+    uint8_t flags;    /* rcode | AT_AA | AT_REFERRAL | AT_NO_SYNTH */
 } at_ans_t;
 
 typedef struct at_node {
@@ -227,15 +235,23 @@ static bool walk_name(const uint8_t *msg, size_t end, size_t *p, size_t body, ui
 }
 
 /* Positions of every compression pointer in the body msg[body, end) of rrs records: in owner
- * names and in the RDATA names the answer path compresses (zj_rdata_names_compressed). */
-static bool find_ptrs(const uint8_t *msg, size_t body, size_t end, unsigned rrs, uint16_t *pos,
-                      unsigned *n)
+ * names and in the RDATA names the answer path compresses (zj_rdata_names_compressed).
+ * is_owner[i]: pointer i is the whole owner name of one of the first an records (the answer
+ * section). */
+static bool find_ptrs(const uint8_t *msg, size_t body, size_t end, unsigned rrs, unsigned an,
+                      uint16_t *pos, bool *is_owner, unsigned *n)
 {
     size_t p = body;
     *n = 0;
+    memset(is_owner, 0, AT_PTRS_MAX * sizeof(*is_owner));
     for (unsigned i = 0; i < rrs; i++) {
+        size_t owner = p;
+        unsigned was = *n;
         if (!walk_name(msg, end, &p, body, pos, n) || p + 10 > end) {
             return false;
+        }
+        if (i < an && *n == was + 1 && pos[was] == owner - body) {
+            is_owner[was] = true;
         }
         uint16_t type = zj_be16(msg + p);
         size_t rd_end = p + 10 + zj_be16(msg + p + 8);
@@ -299,12 +315,13 @@ static uint32_t build_ans(builder_t *b, const zj_image_t *img, const uint8_t *na
               (rcode == ZJ_RCODE_NOERROR || rcode == ZJ_RCODE_NXDOMAIN) &&
               b->rs.stats.policy == policy && b->rs.stats.comp_work_exhausted == exhausted;
     uint16_t pos[AT_PTRS_MAX];
+    bool is_owner[AT_PTRS_MAX];
     unsigned n_pos = 0;
     if (ok) {
         a.an = zj_be16(b->out + 6);
         a.ns = zj_be16(b->out + 8);
         a.ar = zj_be16(b->out + 10);
-        ok = find_ptrs(b->out, qend, n, (unsigned)a.an + a.ns + a.ar, pos, &n_pos);
+        ok = find_ptrs(b->out, qend, n, (unsigned)a.an + a.ns + a.ar, a.an, pos, is_owner, &n_pos);
     }
     if (!ok) {
         return add_ans(b, &a, AT_NONE); /* body NULL: the general path */
@@ -324,21 +341,33 @@ static uint32_t build_ans(builder_t *b, const zj_image_t *img, const uint8_t *na
             return add_ans(b, &a, AT_NONE);
         }
     }
-    /* pointers to the question name first: a synthesized wildcard answer keeps those */
+    /* Answer owners that are the question name first: a wildcard answer synthesized for
+     * another name keeps those at offset 12, where that name is. Any other pointer to offset
+     * 12 means the name "*.<encloser>" itself (an MX exchange, a CNAME target below it, an
+     * additional owner): the synthesized response must spell it out, so such a body only
+     * answers the wildcard's own name (tests/unit/test_anstab.c, test_wildcard_*). */
     unsigned n12 = 0;
     for (unsigned i = 0; i < n_pos; i++) {
-        if ((zj_be16(body + pos[i]) & 0x3FFFu) == ZJ_DNS_HEADER_LEN) {
-            uint16_t x = pos[n12];
-            pos[n12++] = pos[i];
-            pos[i] = x;
+        if ((zj_be16(body + pos[i]) & 0x3FFFu) != ZJ_DNS_HEADER_LEN) {
+            continue;
         }
+        if (!is_owner[i]) {
+            a.flags |= AT_NO_SYNTH;
+            continue;
+        }
+        uint16_t x = pos[n12];
+        pos[n12++] = pos[i];
+        pos[i] = x;
     }
     a.n_ptrs = (uint8_t)n_pos;
     a.n_ptrs12 = (uint8_t)n12;
     zj_anstab_t *t = b->t;
     size_t need = t->n_arena + a.len + 1 + 2 * (size_t)n_pos;
+    if (need > UINT32_MAX) {
+        return AT_NONE; /* tested before growing: a moved arena must be stored in t */
+    }
     uint8_t *ar = zj_grow(t->arena, &t->cap_arena, need, 1, 4096);
-    if (ar == NULL || need > UINT32_MAX) {
+    if (ar == NULL) {
         return AT_NONE;
     }
     t->arena = ar;
@@ -361,11 +390,27 @@ static uint32_t zone_neg(builder_t *b, uint32_t zone)
     const zj_image_t *img = b->img;
     uint32_t apex = img->zones[zone].apex_node;
     uint16_t type = 65280; /* private use (RFC 6895): a zone rarely has it */
-    while (zj_node_find_rrset(img, apex, type) != ZJ_IMG_NONE) {
+    while (type != 0 && zj_node_find_rrset(img, apex, type) != ZJ_IMG_NONE) {
         type++;
+    }
+    if (type == 0) {
+        /* every private type is there: past 65535 the count would wrap into types whose
+         * answer is not NODATA (DS, ANY), so the general path keeps these answers */
+        at_ans_t none = {.qtype = 0};
+        *slot = add_ans(b, &none, AT_NONE);
+        return *slot;
     }
     const zj_img_node_d *an = &img->nodes[apex];
     *slot = build_ans(b, img, img->names + an->name_off, an->name_len, type, AT_NONE);
+    /* It stands for every NODATA and NXDOMAIN of the zone, which carry the SOA: if the apex
+     * answered otherwise (an apex flagged as a cut or a CNAME, in an image the compiler did
+     * not make), those go to the general path. */
+    at_ans_t *a = *slot != AT_NONE ? &b->t->ans[*slot] : NULL;
+    if (a != NULL && a->body != NULL &&
+        (a->an != 0 || a->ar != 0 || !(a->flags & AT_AA) || (a->flags & AT_RCODE_MASK) != 0)) {
+        a->body = NULL;
+        b->arena_off[*slot] = AT_NONE;
+    }
     return *slot;
 }
 
@@ -398,6 +443,21 @@ static int add_node(builder_t *b, uint32_t zone, uint32_t node)
     const zj_imgdir_slot_t *s = serving(&b->set->dir, name, nd->name_len);
     if (s == NULL || s->img != img || s->zone != zone) {
         return ZJ_OK; /* a deeper zone of the image answers for this name */
+    }
+    /* The table holds what the general path's lookups find (checked for any image the
+     * validator accepts, not just the compiler's): the node the image's index gives for its
+     * zone and name, and no other node of that name. And the closest-encloser walk (the first
+     * suffix in the table) agrees with zj_zone_lookup's binary search only if existence is
+     * monotone: every node's parent must be found too (the compiler adds every empty
+     * non-terminal). An image that breaks this gets no table. */
+    if (zj_image_find_node(img, zone, name, nd->name_len) != node) {
+        return ZJ_OK;
+    }
+    if (node != img->zones[zone].apex_node) {
+        size_t first = (size_t)name[0] + 1;
+        if (zj_image_find_node(img, zone, name + first, nd->name_len - first) == ZJ_IMG_NONE) {
+            return AT_NO_TABLE;
+        }
     }
     zj_anstab_t *t = b->t;
     at_node_t *nn = zj_grow(t->nodes, &t->cap_nodes, t->n_nodes + 1, sizeof(*nn), 64);
@@ -498,7 +558,7 @@ static int index_nodes(zj_anstab_t *t)
 }
 
 /* "*" + name for every node with a wildcard child: the child's node, if the table has it. */
-static void link_wildcards(zj_anstab_t *t)
+static void link_wildcards(zj_anstab_t *t, const zj_imgdir_t *dir)
 {
     uint8_t w[ZJ_DNS_MAX_NAME + 2];
     for (size_t i = 0; i < t->n_nodes; i++) {
@@ -515,8 +575,11 @@ static void link_wildcards(zj_anstab_t *t)
         memcpy(w + 2, n->name, n->name_len);
         const at_node_t *c = find(t, w, (size_t)n->name_len + 2);
         /* a wildcard that is also a zone cut is answered from its own data when synthesized
-         * (as the general path does), unlike a query for its literal name: general path */
-        if (c != NULL && !c->is_cut) {
+         * (as the general path does), unlike a query for its literal name: general path.
+         * When "*.<name>" is the apex of another zone of the image, the table's node is that
+         * zone's, while synthesis uses the encloser's zone's "*" node (zj_zone_lookup), which
+         * the table does not hold: general path. */
+        if (c != NULL && !c->is_cut && zj_imgdir_find(dir, w, (size_t)n->name_len + 2) == NULL) {
             n->below_kind = AT_BELOW_WILD;
             n->below = (uint32_t)(c - t->nodes);
         }
@@ -567,7 +630,12 @@ int zj_anstab_build(zj_image_t *img, zj_anstab_t **out)
     for (uint32_t z = 0; z < img->n_zones; z++) {
         const zj_img_zone_d *zd = &img->zones[z];
         for (uint32_t k = 0; k < zd->n_nodes; k++) {
-            if (add_node(b, z, zd->first_node + k) != ZJ_OK) {
+            int arc = add_node(b, z, zd->first_node + k);
+            if (arc == AT_NO_TABLE) {
+                rc = ZJ_OK; /* *out stays NULL: the general path answers for the image */
+                goto out;
+            }
+            if (arc != ZJ_OK) {
                 goto out;
             }
         }
@@ -580,7 +648,7 @@ int zj_anstab_build(zj_image_t *img, zj_anstab_t **out)
     if (index_nodes(t) != ZJ_OK) {
         goto out;
     }
-    link_wildcards(t);
+    link_wildcards(t, &alone.dir);
     *out = t;
     t = NULL;
     rc = ZJ_OK;
@@ -770,7 +838,8 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
     int last;
     if (set->n_images == 1) {
         t = set->images[0]->anstab;
-        if (t == NULL) {
+        /* no directory (an edited set not yet indexed): the general path answers REFUSED */
+        if (t == NULL || set->dir.slots == NULL) {
             return ZJ_ANSTAB_PASS;
         }
         last = (int)labels - t->min_labels;
@@ -829,7 +898,8 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         }
     }
     size_t reserve = has_edns ? 11 : 0;
-    if (a == NULL || a->body == NULL || qend + a->len + reserve > limit) {
+    if (a == NULL || a->body == NULL || qend + a->len + reserve > limit ||
+        (keep12 && (a->flags & AT_NO_SYNTH))) {
         return ZJ_ANSTAB_PASS;
     }
 
