@@ -759,8 +759,10 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         return ZJ_ANSTAB_PASS;
     }
     uint16_t qtype = zj_be16(pkt + o + 1);
-    if (qtype == ZJ_T_DS || qtype >= ZJ_T_IXFR) {
-        return ZJ_ANSTAB_PASS; /* DS, and the meta-types IXFR, AXFR, MAILB, MAILA, ANY and up */
+    /* DS, and the meta-types the general path treats apart (IXFR, AXFR, MAILB, MAILA, ANY);
+     * the types above ANY (URI, CAA, private use) are plain lookups there, as in the table */
+    if (qtype == ZJ_T_DS || (qtype >= ZJ_T_IXFR && qtype <= ZJ_T_ANY)) {
+        return ZJ_ANSTAB_PASS;
     }
     bool has_edns = pkt[11] == 1;
     size_t limit = ZJ_DNS_UDP_MIN;

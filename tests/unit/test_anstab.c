@@ -34,9 +34,67 @@
 #include "zone/imgset_internal.h"
 #include "zonejet/compiler.h"
 #include "zonejet/dname.h"
+#include "zonejet/err.h"
 #include "zonejet/image.h"
 #include "zonejet/wire.h"
 #include "zonejet/zone.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+
+/* ---- allocation failures: the executable's malloc family wins over libc's ------------------ */
+#ifndef HAVE_ASAN
+static volatile int counting;
+static volatile long n_calls;     /* allocation calls while counting */
+static volatile long fail_at;     /* the call that returns NULL (1-based), 0: none */
+static volatile long outstanding; /* blocks allocated and not freed while counting */
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+void *malloc(size_t n)
+{
+    if (counting && ++n_calls == fail_at) {
+        return NULL;
+    }
+    void *p = __libc_malloc(n);
+    outstanding += counting && p != NULL;
+    return p;
+}
+
+void *calloc(size_t n, size_t m)
+{
+    if (counting && ++n_calls == fail_at) {
+        return NULL;
+    }
+    void *p = __libc_calloc(n, m);
+    outstanding += counting && p != NULL;
+    return p;
+}
+
+void *realloc(void *p, size_t n)
+{
+    if (counting && ++n_calls == fail_at) {
+        return NULL;
+    }
+    void *q = __libc_realloc(p, n);
+    outstanding += counting && q != NULL && p == NULL;
+    return q;
+}
+
+void free(void *p)
+{
+    outstanding -= counting && p != NULL;
+    __libc_free(p);
+}
+#endif
 
 /* ---- zones ------------------------------------------------------------------------------- */
 
@@ -60,6 +118,7 @@ static const char ZONE[] =
     "*.wdeleg NS ns1\nq.r.wdeleg TXT \"below a wildcard sibling\"\n"
     "sub NS ns.sub\nns.sub A 192.0.2.11\n"
     "many TYPE65280 \\# 0\nmany TYPE65281 \\# 1 01\nmany TXT \"m\"\n"
+    "many CAA 0 issue \"ca.example.net\"\n"
     "big TXT \"0123456789012345678901234567890123456789012345678901234567890123456789\"\n"
     "big TXT \"1123456789012345678901234567890123456789012345678901234567890123456789\"\n"
     "big TXT \"2123456789012345678901234567890123456789012345678901234567890123456789\"\n"
@@ -478,6 +537,10 @@ static void test_wildcard_answers_come_from_the_table(void **state)
     assert_true(diff_name(f->set, "x.wild.example.com.", ZJ_T_SRV, &MODES[0]));  /* NODATA */
     assert_true(diff_name(f->set, "nope.example.com.", ZJ_T_A, &MODES[0]));      /* NXDOMAIN */
     assert_true(diff_name(f->set, "x.y.deleg.example.com.", ZJ_T_A, &MODES[3])); /* referral */
+    /* types above ANY are plain lookups */
+    assert_true(diff_name(f->set, "many.example.com.", ZJ_T_CAA, &MODES[0]));
+    assert_true(diff_name(f->set, "many.example.com.", 65280, &MODES[0]));
+    assert_true(diff_name(f->set, "www.example.com.", ZJ_T_CAA, &MODES[2])); /* NODATA */
 }
 
 /* ---- sweep ------------------------------------------------------------------------------- */
@@ -531,10 +594,10 @@ static const char *const OWNERS[] = {
     "com.",
 };
 
-static const uint16_t TYPES[] = {ZJ_T_A,   ZJ_T_AAAA,  ZJ_T_MX,  ZJ_T_TXT,   ZJ_T_NS,
-                                 ZJ_T_SOA, ZJ_T_CNAME, ZJ_T_SRV, ZJ_T_DNAME, ZJ_T_DS,
-                                 ZJ_T_PTR, 65280,      65281,    0,          ZJ_T_OPT,
-                                 ZJ_T_ANY, ZJ_T_AXFR,  250,      ZJ_T_RRSIG, 65535};
+static const uint16_t TYPES[] = {ZJ_T_A,     ZJ_T_AAAA, ZJ_T_MX,    ZJ_T_TXT, ZJ_T_NS,   ZJ_T_SOA,
+                                 ZJ_T_CNAME, ZJ_T_SRV,  ZJ_T_DNAME, ZJ_T_DS,  ZJ_T_PTR,  65280,
+                                 65281,      0,         ZJ_T_OPT,   ZJ_T_ANY, ZJ_T_AXFR, 250,
+                                 ZJ_T_RRSIG, 65535,     ZJ_T_CAA,   ZJ_T_URI};
 
 static unsigned sweep(const zj_imgset_t *set, unsigned *n_queries)
 {
@@ -723,6 +786,84 @@ static void test_body_and_pointer_bounds(void **state)
     assert_true(diff_name(f.set, "p255.bounds.example.", ZJ_T_MX, tcp));
     assert_false(diff_name(f.set, "p256.bounds.example.", ZJ_T_MX, tcp));
     fx_close(&f);
+}
+
+/* A node with more types than an answer list holds (253 and the two CNAME follow-ups: 255),
+ * and an apex that holds every private-use type (the NODATA probe type of zone_neg). */
+static void test_nodes_with_many_types(void **state)
+{
+    (void)state;
+    static char text[1 << 16];
+    size_t o = (size_t)snprintf(text, sizeof(text),
+                                "$ORIGIN types.example.\n$TTL 60\n@ SOA ns host 1 2 3 4 5\n"
+                                "@ NS ns\nns A 192.0.2.1\n");
+    for (unsigned k = 0; k < 260; k++) {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "many TYPE%u \\# 1 %02x\n", 65000 + k,
+                              k & 0xFF);
+    }
+    for (unsigned k = 65280; k <= 65535; k++) {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "@ TYPE%u \\# 0\n", k);
+    }
+    assert_true(o < sizeof(text) - 1);
+    fx_t f;
+    memset(&f, 0, sizeof(f));
+    const char *texts[] = {text, NULL};
+    fx_add(&f, texts);
+    fx_index(&f);
+    responders_reset();
+    unsigned used = 0;
+    for (unsigned k = 0; k < 260; k++) {
+        used += diff_name(f.set, "many.types.example.", (uint16_t)(65000 + k), &MODES[k % 6]);
+    }
+    assert_int_equal(used, 253); /* the first 253; the rest from the general path */
+    assert_false(diff_name(f.set, "many.types.example.", 65259, &MODES[0]));
+    assert_false(diff_name(f.set, "many.types.example.", ZJ_T_A, &MODES[0])); /* no default */
+    for (unsigned k = 65270; k <= 65535; k++) {
+        diff_name(f.set, "types.example.", (uint16_t)k, &MODES[k % 6]);
+    }
+    diff_name(f.set, "types.example.", 0, &MODES[0]);
+    diff_name(f.set, "nope.types.example.", ZJ_T_A, &MODES[0]);
+    diff_name(f.set, "ns.types.example.", ZJ_T_MX, &MODES[0]);
+    fx_close(&f);
+}
+
+/* Every allocation of a table build fails in turn: ZJ_ENOMEM, no table, nothing leaked; then
+ * the build that fails nothing succeeds and its table frees everything it holds. */
+static void test_build_fails_cleanly_at_every_allocation(void **state)
+{
+    (void)state;
+#ifdef HAVE_ASAN
+    skip(); /* ASan owns malloc; the sanitizer-free build runs this */
+#else
+    const char *texts[] = {ZONE, NULL};
+    zj_image_t *img = image_of(texts);
+    long k = 1;
+    for (;; k++) {
+        zj_anstab_t *t = NULL;
+        n_calls = 0;
+        outstanding = 0;
+        fail_at = k;
+        counting = 1;
+        int rc = zj_anstab_build(img, &t);
+        counting = 0;
+        if (n_calls < k) {
+            assert_int_equal(rc, 0);
+            assert_non_null(t);
+            counting = 1;
+            zj_anstab_free(t);
+            counting = 0;
+            assert_int_equal(outstanding, 0);
+            break;
+        }
+        assert_int_equal(rc, ZJ_ENOMEM);
+        assert_null(t);
+        assert_int_equal(outstanding, 0);
+    }
+    fail_at = 0;
+    print_message("table build: %ld allocations, each failed once\n", k - 1);
+    assert_true(k > 5); /* the build allocates: the loop did inject failures */
+    zj_image_close(img);
+#endif
 }
 
 /* ---- packets ----------------------------------------------------------------------------- */
@@ -1027,6 +1168,8 @@ int main(void)
         cmocka_unit_test(test_duplicate_apexes_across_images),
         cmocka_unit_test(test_label_counts_up_to_127),
         cmocka_unit_test(test_body_and_pointer_bounds),
+        cmocka_unit_test(test_nodes_with_many_types),
+        cmocka_unit_test(test_build_fails_cleanly_at_every_allocation),
         cmocka_unit_test_setup_teardown(test_prefixes_and_mutations, setup_one, teardown_fx),
         cmocka_unit_test_setup_teardown(test_small_output_buffers, setup_one, teardown_fx),
         cmocka_unit_test(test_set_without_directory_serves_nothing),
