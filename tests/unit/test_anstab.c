@@ -10,10 +10,14 @@
  *
  * Cases: wildcard answers whose data names the wildcard itself or a name below it (their
  * pointers to the question must not all stay), a sweep over every owner, names below them,
- * mixed case, every type class of answer, EDNS sizes, DO, cookies, NSID, TCP, in a one-image set
- * and in a set of three images (a root zone, a parent and a child in another image), names of
- * 1 to 127 labels, every prefix and many one-byte mutations of valid queries, output buffers
- * smaller than a response, a set whose directory was dropped by an edit, and rate limiting. */
+ * mixed case, every type class of answer, EDNS sizes, DO, cookies, NSID, TCP, in a one-image set,
+ * in a set of three images (a root zone, a parent and a child in another image) and with one
+ * apex in two images; names of 1 to 127 labels; the bounds of bodies, pointers and types per
+ * name at the limit and one past it; every prefix and many one-byte mutations of valid queries;
+ * output buffers smaller than a response; a set whose directory was dropped by an edit; a
+ * wildcard named like another zone's apex; images the validator accepts but the compiler does
+ * not make (a node the index does not find, an apex flagged as a cut); every allocation of a
+ * table build failing; rate limiting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
