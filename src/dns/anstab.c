@@ -19,7 +19,9 @@
 #include <string.h>
 
 #include "dns/answer.h"
+#include "dns/query.h"
 #include "util/mem.h"
+#include "util/text.h"
 #include "zone/imgset_internal.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
@@ -674,37 +676,14 @@ void zj_anstab_sizes(const zj_anstab_t *t, size_t *names, size_t *answers, size_
 
 /* ---- Query path -------------------------------------------------------------------------- */
 
-/* Lower-case 8 ASCII bytes at once: a byte gets 0x20 added when it lies in 'A'..'Z'. Length
- * bytes are below 64 and never change. */
-static inline uint64_t lower8(uint64_t x)
-{
-    const uint64_t ones7 = 0x7F7F7F7F7F7F7F7Full;
-    uint64_t h = x & ones7;
-    uint64_t ge_a = h + 0x3F3F3F3F3F3F3F3Full; /* high bit set where byte >= 'A' */
-    uint64_t gt_z = h + 0x2525252525252525ull; /* high bit set where byte > 'Z' */
-    uint64_t upper = (ge_a ^ gt_z) & ~x & 0x8080808080808080ull;
-    return x | (upper >> 2);
-}
-
-/* EDNS options that leave the response as it is: well-formed, no NSID, no ECS, cookies of a
- * valid length (RFC 7873 §5.2.2), anything else ignored (RFC 6891 §6.1.2). */
+/* EDNS options that leave the response as it is: well-formed (the general parser's rules), no
+ * NSID request, no ECS. */
 static bool plain_options(const uint8_t *p, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        if (len - i < 4) {
-            return false;
-        }
-        uint16_t code = zj_be16(p + i);
-        size_t olen = zj_be16(p + i + 2);
-        i += 4;
-        if (olen > len - i || code == ZJ_EDNS_OPT_NSID || code == ZJ_EDNS_OPT_ECS ||
-            (code == ZJ_EDNS_OPT_COOKIE && olen != 8 && (olen < 16 || olen > 40))) {
-            return false;
-        }
-        i += olen;
-    }
-    return true;
+    zj_query_t q;
+    q.has_ecs = false;
+    q.nsid_requested = false;
+    return zj_query_parse_options(p, (uint16_t)len, &q) && !q.has_ecs && !q.nsid_requested;
 }
 
 static inline const at_ans_t *by_type(const zj_anstab_t *t, const at_node_t *n, uint16_t qtype,
@@ -808,7 +787,7 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         uint64_t x;
         memcpy(&x, qn + i, 8);
         memcpy(oq + i, &x, 8);
-        x = lower8(x);
+        x = zj_lower8(x);
         memcpy(lname + i, &x, 8);
         h = fold(h, x);
     }
@@ -816,13 +795,13 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
     if (i + 8 <= qlen + 4) {
         memcpy(&x, qn + i, 8); /* the rest of the name, then part of QTYPE/QCLASS */
         memcpy(oq + i, &x, 8);
-        x = lower8(x) & tail_mask(qlen);
+        x = zj_lower8(x) & tail_mask(qlen);
     } else {
         for (size_t k = qlen; k-- > i;) {
             x = x << 8 | qn[k];
         }
         memcpy(oq + i, &x, 8);
-        x = lower8(x);
+        x = zj_lower8(x);
     }
     memcpy(oq + qlen, qn + qlen, 4); /* QTYPE, QCLASS */
     memcpy(lname + i, &x, 8);

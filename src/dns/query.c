@@ -108,7 +108,7 @@ static bool parse_ecs(const uint8_t *p, uint16_t len, zj_query_t *q)
     return true;
 }
 
-static bool parse_options(const uint8_t *p, uint16_t len, zj_query_t *q)
+bool zj_query_parse_options(const uint8_t *p, uint16_t len, zj_query_t *q)
 {
     size_t i = 0;
     while (i < len) {
@@ -230,7 +230,7 @@ int zj_query_parse(const uint8_t *pkt, size_t len, zj_query_t *q)
         q->udp_size = rclass < ZJ_DNS_UDP_MIN ? ZJ_DNS_UDP_MIN : rclass;
         q->edns_version = (uint8_t)(ttl >> 16);
         q->edns_do = (ttl & ZJ_EDNS_DO) != 0;
-        if (!parse_options(rdata, rdlen, q)) {
+        if (!zj_query_parse_options(rdata, rdlen, q)) {
             q->has_edns = false; /* answer FORMERR without an OPT we could not read */
             return ZJ_Q_FORMERR;
         }

@@ -42,5 +42,10 @@ typedef struct zj_query {
     uint8_t ecs_addr[16];
 } zj_query_t;
 
+/** The options of an OPT record's RDATA (p, len bytes) into q: NSID requested, ECS; cookies are
+ *  checked for length, unknown options ignored (RFC 6891 §6.1.2). q->has_ecs must be valid on
+ *  entry (a second ECS option is malformed). False when malformed. */
+bool zj_query_parse_options(const uint8_t *p, uint16_t len, zj_query_t *q);
+
 /** Parse pkt (len bytes). Always fills q as far as it got; returns an enum zj_qstatus. */
 int zj_query_parse(const uint8_t *pkt, size_t len, zj_query_t *q);

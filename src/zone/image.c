@@ -13,7 +13,6 @@
  * Policy sections (optional): every index, range and string of POLICIES, PSETS, CHECKS, TABLES
  * and the prefix maps is checked here too, so zj_policy_choose and the health checker index
  * them without checks. */
-#include "dns/anstab.h"
 #include "zonejet/zone.h"
 
 #include <fcntl.h>
@@ -27,9 +26,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "dns/anstab.h"
+#include "policy/pmap.h"
+#include "util/text.h"
 #include "zonejet/dname.h"
 #include "zonejet/err.h"
-#include "policy/pmap.h"
 
 static int fail(char *err, size_t errcap, int rc, const char *fmt, ...) ZJ_PRINTF(4, 5);
 
@@ -50,18 +51,6 @@ uint64_t zj_image_hash(uint64_t seed, uint32_t zone, const uint8_t *lname, size_
     return XXH3_64bits_withSeed(lname, len, seed ^ ((uint64_t)zone * 0x9E3779B97F4A7C15ull));
 }
 
-/* Lower-case 8 ASCII bytes at once (SWAR): a byte gets 0x20 added when it lies in 'A'..'Z'.
- * Length bytes are below 64 and so never change. */
-static inline uint64_t lower8(uint64_t x)
-{
-    const uint64_t ones7 = 0x7F7F7F7F7F7F7F7Full;
-    uint64_t h = x & ones7;
-    uint64_t ge_a = h + 0x3F3F3F3F3F3F3F3Full; /* high bit set where byte >= 'A' */
-    uint64_t gt_z = h + 0x2525252525252525ull; /* high bit set where byte > 'Z' */
-    uint64_t upper = (ge_a ^ gt_z) & ~x & 0x8080808080808080ull;
-    return x | (upper >> 2);
-}
-
 void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
 {
     q->len = (uint8_t)len;
@@ -69,7 +58,7 @@ void zj_qname_init(zj_qname_t *q, const uint8_t *wire_name, size_t len)
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
         memcpy(&x, wire_name + i, 8);
-        x = lower8(x);
+        x = zj_lower8(x);
         memcpy(q->name + i, &x, 8);
     }
     for (; i < len; i++) {
