@@ -128,7 +128,7 @@ static inline uint64_t finish(uint64_t h)
 /* Bits of the last word that belong to a name of len bytes (little-endian loads). */
 static inline uint64_t tail_mask(size_t len)
 {
-    return (len & 7u) ? ~0ull >> (64u - 8u * (len & 7u)) : ~0ull;
+    return ~0ull >> (8u * ((0u - (unsigned)len) & 7u)); /* len % 8 == 0: all 64 bits */
 }
 
 /* name must be readable for len rounded up to 8 bytes (the bytes past len are ignored). */
@@ -911,12 +911,19 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         zj_put16(e + 9, 0);
         pos += 11;
     }
+    /* the counters zj_answer_general would move (the conditional ones only when they move) */
     ZJ_ANSWER_STAT(rs->stats.queries, 1);
-    ZJ_ANSWER_STAT(rs->stats.tcp, is_tcp);
-    ZJ_ANSWER_STAT(rs->stats.edns, has_edns);
     ZJ_ANSWER_STAT(rs->stats.responses, 1);
     ZJ_ANSWER_STAT(rs->stats.table, 1);
-    ZJ_ANSWER_STAT(rs->stats.referrals, (a->flags & AT_REFERRAL) != 0);
     ZJ_ANSWER_STAT(rs->stats.rcode[rcode], 1);
+    if (unlikely(is_tcp)) {
+        ZJ_ANSWER_STAT(rs->stats.tcp, 1);
+    }
+    if (has_edns) {
+        ZJ_ANSWER_STAT(rs->stats.edns, 1);
+    }
+    if (unlikely(a->flags & AT_REFERRAL)) {
+        ZJ_ANSWER_STAT(rs->stats.referrals, 1);
+    }
     return pos;
 }
