@@ -770,10 +770,10 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         limit = out_cap;
     }
 
-    /* lower case and hash in one pass, 8 bytes at a time; the last word is read whole when
-     * QTYPE and QCLASS leave room (the extra bytes are masked off), else byte by byte */
-    /* The question is copied to out on the way (out is ours to write; if the table does not
-     * answer, the general path writes it again). */
+    /* Copy the question to out, lower-case the name and hash it, in one pass of 8-byte words;
+     * the last word is read whole when QTYPE and QCLASS leave room (the extra bytes are masked
+     * off), else byte by byte. out is ours to write: when the table does not answer, the
+     * general path writes it again. */
     uint8_t lname[ZJ_DNS_MAX_NAME + 16];
     const uint8_t *qn = pkt + ZJ_DNS_HEADER_LEN;
     uint8_t *oq = out + ZJ_DNS_HEADER_LEN;

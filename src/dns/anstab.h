@@ -46,7 +46,8 @@ void zj_anstab_set_enabled(bool on);
 void zj_anstab_sizes(const zj_anstab_t *t, size_t *names, size_t *answers, size_t *bytes);
 
 /** The response to pkt (len bytes) from the table, written to out (out_cap bytes), with rs's
- *  counters updated as zj_answer updates them; or ZJ_ANSTAB_PASS, touching nothing, when the
- *  query needs the general path. Hot-path safe: no allocation, lock or system call. */
+ *  counters updated as zj_answer updates them; or ZJ_ANSTAB_PASS, with no counter moved (out
+ *  may have been written), when the query needs the general path. Hot-path safe: no
+ *  allocation, lock or system call. */
 size_t zj_anstab_answer(const struct zj_imgset *set, struct zj_responder *rs, const uint8_t *pkt,
                         size_t len, bool is_tcp, uint8_t *out, size_t out_cap);
