@@ -98,7 +98,7 @@ void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out)
 {
     /* the counters in place: the worker writes them with relaxed atomic stores (answer.h) */
     const uint64_t *live = (const uint64_t *)&w->resp.stats;
-    uint64_t words[ZJ_ANSWER_STAT_WORDS];
+    uint64_t words[ZJ_ANSWER_STAT_WORDS] = {0};
     for (size_t i = 0; i < ZJ_ANSWER_STAT_WORDS; i++) {
         words[i] = __atomic_load_n(&live[i], __ATOMIC_RELAXED);
     }
