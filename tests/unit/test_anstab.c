@@ -43,13 +43,7 @@
 #include "zonejet/wire.h"
 #include "zonejet/zone.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
+#include "asan.h"
 
 /* ---- allocation failures: the executable's malloc family wins over libc's ------------------ */
 #ifndef HAVE_ASAN

@@ -23,13 +23,7 @@
 #include "zonejet/dname.h"
 #include "zonejet/wire.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define HAVE_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HAVE_ASAN 1
-#endif
-#endif
+#include "asan.h"
 
 /* ---- allocation counter: the executable's malloc family wins over libc's ---------------- */
 #ifndef HAVE_ASAN
