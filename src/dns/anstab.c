@@ -82,7 +82,6 @@ typedef struct at_slot {
 } at_slot_t;
 
 struct zj_anstab {
-    uint64_t seed;
     size_t mask;
     at_slot_t *slots;
     at_node_t *nodes;
@@ -195,7 +194,7 @@ static inline const at_node_t *find_h(const zj_anstab_t *t, uint64_t h, const ui
 /* Off the query path (or with a name that has no 8 bytes of slack after it). */
 static const at_node_t *find(const zj_anstab_t *t, const uint8_t *name, size_t len)
 {
-    return find_h(t, at_hash(t->seed, name, len), name, len);
+    return find_h(t, at_hash(AT_SEED, name, len), name, len);
 }
 
 /* ---- Build ------------------------------------------------------------------------------- */
@@ -419,22 +418,10 @@ static uint32_t zone_neg(builder_t *b, uint32_t zone)
 /* The directory slot of the zone that serves name (the deepest apex above or at it). */
 static const zj_imgdir_slot_t *serving(const zj_imgdir_t *d, const uint8_t *name, size_t len)
 {
-    int labels = zj_dname_labels(name);
-    size_t o = 0;
-    for (int k = 0; k <= labels; k++) {
-        int rest = labels - k;
-        if (rest < d->min_labels) {
-            break;
-        }
-        if (rest <= d->max_labels) {
-            const zj_imgdir_slot_t *s = zj_imgdir_find(d, name + o, len - o);
-            if (s != NULL) {
-                return s;
-            }
-        }
-        o += (size_t)name[o] + 1;
-    }
-    return NULL;
+    zj_qname_t q;
+    zj_qname_init(&q, name, len);
+    int k = 0;
+    return zj_imgdir_deepest(d, q.name, q.len, q.off, q.labels, 0, &k);
 }
 
 static int add_node(builder_t *b, uint32_t zone, uint32_t node)
@@ -546,7 +533,7 @@ static int index_nodes(zj_anstab_t *t)
     t->mask = cap - 1;
     for (size_t i = 0; i < t->n_nodes; i++) {
         const at_node_t *n = &t->nodes[i];
-        uint64_t h = at_hash(t->seed, n->name, n->name_len);
+        uint64_t h = at_hash(AT_SEED, n->name, n->name_len);
         if (find_h(t, h, n->name, n->name_len) != NULL) {
             continue; /* the same name in two zones of one image: the first one serves */
         }
@@ -617,7 +604,6 @@ int zj_anstab_build(zj_image_t *img, zj_anstab_t **out)
     if (b == NULL || t == NULL || alone.dir.slots == NULL) {
         goto out;
     }
-    t->seed = AT_SEED;
     t->min_labels = ZJ_DNS_MAX_LABELS;
     b->t = t;
     b->set = &alone;
@@ -825,18 +811,8 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         }
         last = (int)labels - t->min_labels;
     } else {
-        const zj_imgdir_t *d = &set->dir;
-        const zj_imgdir_slot_t *s = NULL;
-        if (d->slots == NULL) {
-            return ZJ_ANSTAB_PASS;
-        }
-        last = (int)labels - d->max_labels;
-        for (last = last < 0 ? 0 : last; last <= (int)labels - d->min_labels; last++) {
-            s = zj_imgdir_find(d, lname + off[last], qlen - off[last]);
-            if (s != NULL) {
-                break;
-            }
-        }
+        const zj_imgdir_slot_t *s =
+            zj_imgdir_deepest(&set->dir, lname, qlen, off, (int)labels, 0, &last);
         if (s == NULL || s->img->anstab == NULL) {
             return ZJ_ANSTAB_PASS;
         }
@@ -854,7 +830,7 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         }
         for (; k <= last; k++) {
             size_t sl = qlen - off[k];
-            n = find_h(t, hash_padded(t->seed, lname + off[k], sl), lname + off[k], sl);
+            n = find_h(t, hash_padded(AT_SEED, lname + off[k], sl), lname + off[k], sl);
             if (n != NULL) {
                 break;
             }

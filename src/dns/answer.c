@@ -612,24 +612,15 @@ full:
 static bool find_zone_in(const zj_imgset_t *set, const zj_qname_t *q, bool below_apex,
                          const zj_image_t **img_out, uint32_t *zone_out)
 {
-    const zj_imgdir_t *d = &set->dir;
-    if (d->slots == NULL) {
-        return false; /* an unindexed set (zj_imgset_index): serves nothing */
+    int k = 0;
+    const zj_imgdir_slot_t *s =
+        zj_imgdir_deepest(&set->dir, q->name, q->len, q->off, q->labels, below_apex ? 1 : 0, &k);
+    if (s == NULL) {
+        return false; /* no apex above the name, or an unindexed set (zj_imgset_index) */
     }
-    int k = below_apex ? 1 : 0;
-    if (q->labels - k > d->max_labels) {
-        k = q->labels - d->max_labels;
-    }
-    for (; k <= q->labels - d->min_labels; k++) {
-        const zj_imgdir_slot_t *s =
-            zj_imgdir_find(d, q->name + q->off[k], (size_t)(q->len - q->off[k]));
-        if (s != NULL) {
-            *img_out = s->img;
-            *zone_out = s->zone;
-            return true;
-        }
-    }
-    return false;
+    *img_out = s->img;
+    *zone_out = s->zone;
+    return true;
 }
 
 static bool find_zone(const zj_imgset_t *set, const zj_qname_t *q, uint16_t qtype,

@@ -65,6 +65,29 @@ static inline const zj_imgdir_slot_t *zj_imgdir_find(const zj_imgdir_t *d, const
     }
 }
 
+/** The zone serving a name: the slot of the deepest apex among the suffixes of the lower-case
+ *  wire name (len bytes) that skip at least k_min labels. off[i] is the offset of the suffix
+ *  after i labels (off[labels] the root), as in zj_qname_t. *k_out: labels skipped to reach the
+ *  apex. NULL when no suffix is an apex (or the set has no directory). At most
+ *  max_labels - min_labels + 1 probes, whatever the number of images. */
+static inline const zj_imgdir_slot_t *zj_imgdir_deepest(const zj_imgdir_t *d, const uint8_t *name,
+                                                        size_t len, const uint8_t *off, int labels,
+                                                        int k_min, int *k_out)
+{
+    if (d->slots == NULL) {
+        return NULL;
+    }
+    int k = labels - k_min > d->max_labels ? labels - d->max_labels : k_min;
+    for (; k <= labels - d->min_labels; k++) {
+        const zj_imgdir_slot_t *s = zj_imgdir_find(d, name + off[k], len - off[k]);
+        if (s != NULL) {
+            *k_out = k;
+            return s;
+        }
+    }
+    return NULL;
+}
+
 /** A set over images the caller owns (closing the set leaves them open), with its directory
  *  built: for tests, fuzzers and benches that have images but no sources. ZJ_ENOMEM. */
 int zj_imgset_from_images(zj_image_t *const *images, size_t n, zj_imgset_t **out);
