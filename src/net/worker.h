@@ -124,8 +124,8 @@ static inline void zj_worker_sendmmsg(zj_worker_t *w, int fd, struct mmsghdr *mm
     zj_worker_sendmmsg_rest(w, fd, mm, count, k);
 }
 
-/** Read worker w's answer counters (the copy published after its last batch) into out.
- *  Any thread. */
+/** Read worker w's answer counters into out: each word as the worker last stored it, read in
+ *  place with a relaxed atomic load. Any thread. */
 void zj_worker_answer_stats(const zj_worker_t *w, zj_answer_stats_t *out);
 
 /** Monotonic milliseconds. */
