@@ -903,3 +903,114 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
     }
     return pos;
 }
+
+/* ---- Cache warming ----------------------------------------------------------------------- */
+
+void zj_anstab_prefetch_start(const zj_imgset_t *set, const uint8_t *pkt, size_t len,
+                              zj_anstab_hint_t *hint)
+{
+    hint->t = NULL;
+    hint->stage = 0;
+    /* the question name, as zj_anstab_answer scans it (label lengths <= 63, at most 255
+     * bytes); no other check, since nothing here depends on the rest of the packet */
+    uint8_t off[ZJ_DNS_MAX_LABELS + 1];
+    unsigned labels = 0;
+    size_t o = ZJ_DNS_HEADER_LEN;
+    size_t lim =
+        len < ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME ? len : ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME;
+    for (;;) {
+        if (o >= lim) {
+            return;
+        }
+        uint8_t l = pkt[o];
+        if (l == 0) {
+            break;
+        }
+        if (l > ZJ_DNS_MAX_LABEL) {
+            return;
+        }
+        off[labels++] = (uint8_t)(o - ZJ_DNS_HEADER_LEN);
+        o += (size_t)l + 1;
+    }
+    if (o + 3 > len) {
+        return; /* no QTYPE */
+    }
+    size_t qlen = o + 1 - ZJ_DNS_HEADER_LEN;
+    off[labels] = (uint8_t)(qlen - 1);
+    /* lower-cased and zero-padded to whole words, as hash_padded reads it */
+    uint8_t lname[ZJ_DNS_MAX_NAME + 16];
+    memcpy(lname, pkt + ZJ_DNS_HEADER_LEN, qlen);
+    memset(lname + qlen, 0, 16);
+    for (size_t i = 0; i < qlen; i += 8) {
+        uint64_t x;
+        memcpy(&x, lname + i, 8);
+        x = zj_lower8(x);
+        memcpy(lname + i, &x, 8);
+    }
+    const zj_anstab_t *t = NULL;
+    if (set->n_images == 1) {
+        t = set->images[0]->anstab;
+    } else if (set->dir.slots != NULL) {
+        int last;
+        const zj_imgdir_slot_t *d =
+            zj_imgdir_deepest(&set->dir, lname, qlen, off, (int)labels, 0, &last);
+        t = d != NULL ? d->img->anstab : NULL;
+    }
+    if (t == NULL) {
+        return;
+    }
+    hint->t = t;
+    hint->h = hash_padded(AT_SEED, lname, qlen);
+    hint->qtype = zj_be16(pkt + o + 1);
+    hint->at = &t->slots[(size_t)hint->h & t->mask];
+    __builtin_prefetch(hint->at);
+}
+
+void zj_anstab_prefetch_step(zj_anstab_hint_t *hint)
+{
+    const zj_anstab_t *t = hint->t;
+    if (t == NULL) {
+        return;
+    }
+    const void *next = NULL;
+    switch (hint->stage) {
+    case 0: { /* the slots: the node of the first tag that matches, as find_h probes */
+        uint32_t tag = (uint32_t)(hint->h >> 32);
+        for (size_t i = (size_t)hint->h & t->mask; t->slots[i].node != 0; i = (i + 1) & t->mask) {
+            if (t->slots[i].tag == tag) {
+                next = &t->nodes[t->slots[i].node - 1];
+                break;
+            }
+        }
+        break;
+    }
+    case 1: { /* the node: its name (compared) and its answers */
+        const at_node_t *n = hint->at;
+        __builtin_prefetch(n->name);
+        if (n->n_types > 0) {
+            hint->n_types = n->n_types;
+            next = &t->ans[n->first];
+        }
+        break;
+    }
+    case 2: { /* the answers: the body of the query's type */
+        const at_ans_t *a = hint->at;
+        for (unsigned i = 0; i < hint->n_types; i++) {
+            if (a[i].qtype == hint->qtype) {
+                next = a[i].body;
+                break;
+            }
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    if (next == NULL) {
+        hint->t = NULL;
+        return;
+    }
+    __builtin_prefetch(next);
+    hint->at = next;
+    hint->stage++;
+}

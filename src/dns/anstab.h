@@ -51,3 +51,27 @@ void zj_anstab_sizes(const zj_anstab_t *t, size_t *names, size_t *answers, size_
  *  allocation, lock or system call. */
 size_t zj_anstab_answer(const struct zj_imgset *set, struct zj_responder *rs, const uint8_t *pkt,
                         size_t len, bool is_tcp, uint8_t *out, size_t out_cap);
+
+/** Cache warming for a batch (prefetch only: nothing is answered or counted). A query's table
+ *  entries are a chain of dependent loads: the slot its name hashes to, the node, the node's name
+ *  and answers, the answer's body. Answered one query after another, a batch waits for each
+ *  cache miss in turn; zj_anstab_prefetch_start for every query of the batch, then
+ *  ZJ_ANSTAB_PREFETCH_STEPS rounds of zj_anstab_prefetch_step over all of them (each round
+ *  loads what the previous one asked the cache for, and asks for the next link), overlaps the
+ *  misses of different queries. Any packet is safe to pass; a query the table will not answer
+ *  stops early. */
+typedef struct zj_anstab_hint {
+    const zj_anstab_t *t; /* NULL: nothing (more) to fetch */
+    const void *at;       /* the link the last round asked for */
+    uint64_t h;           /* hash of the lower-case question name */
+    uint16_t qtype;
+    uint8_t n_types; /* of the node, for the answers round */
+    uint8_t stage;   /* rounds done */
+} zj_anstab_hint_t;
+
+/** Rounds after the start: node, name and answers, body. */
+#define ZJ_ANSTAB_PREFETCH_STEPS 3
+
+void zj_anstab_prefetch_start(const struct zj_imgset *set, const uint8_t *pkt, size_t len,
+                              zj_anstab_hint_t *hint);
+void zj_anstab_prefetch_step(zj_anstab_hint_t *hint);

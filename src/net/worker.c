@@ -75,6 +75,20 @@ void zj_worker_answer_cold(zj_worker_t *w, zj_msg_t *msgs, size_t n)
     }
 }
 
+void zj_worker_prefetch(const zj_imgset_t *set, const zj_msg_t *msgs, size_t n)
+{
+    zj_anstab_hint_t hints[ZJ_BATCH];
+    n = n < ZJ_BATCH ? n : ZJ_BATCH;
+    for (size_t i = 0; i < n; i++) {
+        zj_anstab_prefetch_start(set, msgs[i].rx, msgs[i].rx_len, &hints[i]);
+    }
+    for (int round = 0; round < ZJ_ANSTAB_PREFETCH_STEPS; round++) {
+        for (size_t i = 0; i < n; i++) {
+            zj_anstab_prefetch_step(&hints[i]);
+        }
+    }
+}
+
 int zj_worker_tick(zj_worker_t *w)
 {
     /* One clock read serves the tick and the wait that follows it. */

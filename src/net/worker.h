@@ -157,10 +157,17 @@ static inline size_t zj_worker_take_tcp(zj_worker_t *w, zj_msg_t *msgs, size_t n
  * at once; this bound only guards against a missed wake-up. */
 #define ZJ_WORKER_MAX_WAIT_MS 1000
 
+/** Warm the cache for the answer table's lookups of a batch (zj_anstab_prefetch_start/step):
+ *  the misses of its queries overlap instead of coming one after another. Measured on the
+ *  bench mix (10k-name zone, interleaved runs): 5.37 -> 5.00 µs of CPU per query at 50k q/s
+ *  (batches of ~11), 3.99 -> 3.71 µs at dnsperf's maximum. */
+void zj_worker_prefetch(const zj_imgset_t *set, const zj_msg_t *msgs, size_t n);
+
 /** zj_worker_loop's cold paths (worker.c), out of line so that the loop keeps few registers:
  *  answers for a batch when --bench-echo is on or no image set is published; the tick of
  *  the TCP timers, returning the next wait; the log line of a failed backend. */
 void zj_worker_answer_cold(zj_worker_t *w, zj_msg_t *msgs, size_t n);
+
 int zj_worker_tick(zj_worker_t *w);
 void zj_worker_fail(zj_worker_t *w, int rc);
 
@@ -188,6 +195,9 @@ zj_worker_loop(zj_worker_t *w, zj_io_recv_batch_fn *recv_batch, zj_io_send_batch
         if (n > 0) {
             const zj_imgset_t *set = zj_swap_enter(w->id);
             if (likely(set != NULL && !w->is_bench_echo)) {
+                if (n > 1 && w->resp.cfg->rrl == NULL) {
+                    zj_worker_prefetch(set, msgs, (size_t)n);
+                }
                 for (int i = 0; i < n; i++) {
                     zj_msg_t *m = &msgs[i];
                     m->tx_len = zj_answer(&w->resp, set, m->rx, m->rx_len, m->src, m->is_tcp, m->tx,

@@ -17,7 +17,8 @@
  * output buffers smaller than a response; a set whose directory was dropped by an edit; a
  * wildcard named like another zone's apex; images the validator accepts but the compiler does
  * not make (a node the index does not find, an apex flagged as a cut); every allocation of a
- * table build failing; rate limiting. */
+ * table build failing; rate limiting; the batch prefetch (on every packet above, and following
+ * the table's own chain for the names it holds). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -432,6 +433,13 @@ static bool diff_query(const zj_imgset_t *set, const uint8_t *q, size_t ql, bool
     assert_non_null(o1);
     assert_non_null(o2);
     memcpy(pq, q, ql);
+    /* the batch prefetch reads the same packet first (ASan checks its reads too) */
+    zj_anstab_hint_t hint;
+    zj_anstab_prefetch_start(set, pq, ql, &hint);
+    for (int r = 0; r < ZJ_ANSTAB_PREFETCH_STEPS + 1; r++) {
+        zj_anstab_prefetch_step(&hint);
+    }
+    assert_true(hint.stage <= ZJ_ANSTAB_PREFETCH_STEPS);
     uint64_t before = rt.stats.table;
     size_t n1 = zj_answer(&rt, set, pq, ql, NULL, tcp, o1, cap);
     size_t n2 = zj_answer_general(&rg, set, pq, ql, NULL, tcp, o2, cap);
@@ -468,6 +476,24 @@ static bool diff_name(const zj_imgset_t *set, const char *name, uint16_t type, c
     size_t nl = text_name(name, wname);
     size_t ql = make_query(q, wname, nl, type, m);
     return diff_query(set, q, ql, m->tcp, m->tcp ? ZJ_DNS_MAX_MSG : 4096);
+}
+
+/* Rounds of the batch prefetch (zj_anstab_prefetch_start, then steps) a query of name and
+ * type gets through: ZJ_ANSTAB_PREFETCH_STEPS when it reached the body the table answers from,
+ * which takes the same hash of the lower-cased name as the query path, the same table, the
+ * node and the type. */
+static unsigned prefetch_rounds(const zj_imgset_t *set, const char *name, uint16_t type)
+{
+    uint8_t wname[ZJ_DNS_MAX_NAME];
+    uint8_t q[512];
+    size_t nl = text_name(name, wname);
+    size_t ql = make_query(q, wname, nl, type, &MODES[2]);
+    zj_anstab_hint_t hint;
+    zj_anstab_prefetch_start(set, q, ql, &hint);
+    for (int r = 0; r < ZJ_ANSTAB_PREFETCH_STEPS; r++) {
+        zj_anstab_prefetch_step(&hint);
+    }
+    return hint.stage;
 }
 
 /* ---- wildcard synthesis ------------------------------------------------------------------ */
@@ -655,6 +681,45 @@ static void test_sweep_three_images(void **state)
     assert_true(diff_name(f.set, "nx.sub.example.com.", ZJ_T_A, &MODES[0]));
     assert_true(diff_name(f.set, "x.deleg.example.com.", ZJ_T_A, &MODES[0]));
     assert_true(diff_name(f.set, "nothing.test.", ZJ_T_A, &MODES[0]));
+    fx_close(&f);
+}
+
+/* The batch prefetch follows the chain the query path reads for names the table holds (in
+ * mixed case, any type the node has, in whichever image serves the zone) and stops early for
+ * the rest: a type the node lacks, a name not in the table, a packet with no question. */
+static void test_prefetch_follows_the_table(void **state)
+{
+    (void)state;
+    fx_t f;
+    memset(&f, 0, sizeof(f));
+    const char *root[] = {ROOTZONE, NULL};
+    const char *parent[] = {ZONE, NULL};
+    const char *child[] = {SUBZONE, NULL};
+    fx_add(&f, parent);
+    fx_index(&f);
+    const unsigned all = ZJ_ANSTAB_PREFETCH_STEPS;
+    assert_int_equal(prefetch_rounds(f.set, "www.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f.set, "WwW.ExAmPlE.cOm.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f.set, "mail.example.com.", ZJ_T_AAAA), all);
+    assert_int_equal(prefetch_rounds(f.set, "example.com.", ZJ_T_MX), all);
+    assert_int_equal(prefetch_rounds(f.set, "www.example.com.", ZJ_T_TXT), 2);
+    assert_int_equal(prefetch_rounds(f.set, "nope.example.com.", ZJ_T_A), 0);
+    zj_anstab_hint_t hint;
+    static const uint8_t header_only[12] = {1, 2, 0, 0, 0, 1};
+    zj_anstab_prefetch_start(f.set, header_only, sizeof(header_only), &hint);
+    zj_anstab_prefetch_step(&hint);
+    assert_null(hint.t);
+    assert_int_equal(hint.stage, 0);
+    fx_close(&f);
+
+    fx_add(&f, root);
+    fx_add(&f, parent);
+    fx_add(&f, child);
+    fx_index(&f);
+    assert_int_equal(prefetch_rounds(f.set, "www.sub.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f.set, "NS1.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f.set, "a.root-servers.test.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f.set, "nothing.test.", ZJ_T_A), 0);
     fx_close(&f);
 }
 
@@ -1164,6 +1229,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_one_image, setup_one, teardown_fx),
         cmocka_unit_test(test_sweep_three_images),
         cmocka_unit_test(test_duplicate_apexes_across_images),
+        cmocka_unit_test(test_prefetch_follows_the_table),
         cmocka_unit_test(test_label_counts_up_to_127),
         cmocka_unit_test(test_body_and_pointer_bounds),
         cmocka_unit_test(test_nodes_with_many_types),
