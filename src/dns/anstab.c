@@ -686,6 +686,38 @@ static inline const at_ans_t *by_type(const zj_anstab_t *t, const at_node_t *n, 
     return n->dflt != AT_NONE ? &t->ans[n->dflt] : NULL;
 }
 
+/* The question name as the table reads it: label offsets from the name's start in
+ * off[0..labels), the root's offset in off[labels]. Every length byte read lies below
+ * ZJ_DNS_HEADER_LEN + 255, so the name (root byte included) is at most 255 bytes and has at most
+ * 127 labels; a label length above 63 (a pointer, or an extended label type) is not one the
+ * table holds. Returns the name's length, or 0 for such a name or one that runs past len. */
+static inline size_t scan_qname(const uint8_t *pkt, size_t len, uint8_t off[ZJ_DNS_MAX_LABELS],
+                                unsigned *labels)
+{
+    unsigned n = 0;
+    size_t o = ZJ_DNS_HEADER_LEN;
+    size_t lim =
+        len < ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME ? len : ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME;
+    for (;;) {
+        if (o >= lim) {
+            return 0;
+        }
+        uint8_t l = pkt[o];
+        if (l == 0) {
+            break;
+        }
+        if (l > ZJ_DNS_MAX_LABEL) {
+            return 0;
+        }
+        off[n++] = (uint8_t)(o - ZJ_DNS_HEADER_LEN);
+        o += (size_t)l + 1;
+    }
+    size_t qlen = o + 1 - ZJ_DNS_HEADER_LEN;
+    off[n] = (uint8_t)(qlen - 1);
+    *labels = n;
+    return qlen;
+}
+
 size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_t *pkt, size_t len,
                         bool is_tcp, uint8_t *out, size_t out_cap)
 {
@@ -695,30 +727,13 @@ size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_
         zj_be32(pkt + 6) != 0 || pkt[10] != 0 || pkt[11] > 1) {
         return ZJ_ANSTAB_PASS;
     }
-    /* The name: every length byte read lies below ZJ_DNS_HEADER_LEN + 255, so the name (root
-     * byte included) is at most 255 bytes and has at most 127 labels; a label length above 63
-     * (a pointer, or an extended label type) goes to the general path. */
     uint8_t off[ZJ_DNS_MAX_LABELS];
     unsigned labels = 0;
-    size_t o = ZJ_DNS_HEADER_LEN;
-    size_t lim =
-        len < ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME ? len : ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME;
-    for (;;) {
-        if (o >= lim) {
-            return ZJ_ANSTAB_PASS;
-        }
-        uint8_t l = pkt[o];
-        if (l == 0) {
-            break;
-        }
-        if (l > ZJ_DNS_MAX_LABEL) {
-            return ZJ_ANSTAB_PASS;
-        }
-        off[labels++] = (uint8_t)(o - ZJ_DNS_HEADER_LEN);
-        o += (size_t)l + 1;
+    size_t qlen = scan_qname(pkt, len, off, &labels);
+    if (qlen == 0) {
+        return ZJ_ANSTAB_PASS;
     }
-    size_t qlen = o + 1 - ZJ_DNS_HEADER_LEN;
-    off[labels] = (uint8_t)(qlen - 1); /* the root */
+    size_t o = ZJ_DNS_HEADER_LEN + qlen - 1; /* the root byte */
     size_t qend = o + 5;
     if (qend > len || zj_be16(pkt + o + 3) != ZJ_C_IN) {
         return ZJ_ANSTAB_PASS;
@@ -911,32 +926,13 @@ void zj_anstab_prefetch_start(const zj_imgset_t *set, const uint8_t *pkt, size_t
 {
     hint->t = NULL;
     hint->stage = 0;
-    /* the question name, as zj_anstab_answer scans it (label lengths <= 63, at most 255
-     * bytes); no other check, since nothing here depends on the rest of the packet */
-    uint8_t off[ZJ_DNS_MAX_LABELS + 1];
+    uint8_t off[ZJ_DNS_MAX_LABELS];
     unsigned labels = 0;
-    size_t o = ZJ_DNS_HEADER_LEN;
-    size_t lim =
-        len < ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME ? len : ZJ_DNS_HEADER_LEN + ZJ_DNS_MAX_NAME;
-    for (;;) {
-        if (o >= lim) {
-            return;
-        }
-        uint8_t l = pkt[o];
-        if (l == 0) {
-            break;
-        }
-        if (l > ZJ_DNS_MAX_LABEL) {
-            return;
-        }
-        off[labels++] = (uint8_t)(o - ZJ_DNS_HEADER_LEN);
-        o += (size_t)l + 1;
+    size_t qlen = scan_qname(pkt, len, off, &labels);
+    size_t o = ZJ_DNS_HEADER_LEN + qlen - 1; /* the root byte */
+    if (qlen == 0 || o + 3 > len) {
+        return; /* no name the table holds, or no QTYPE */
     }
-    if (o + 3 > len) {
-        return; /* no QTYPE */
-    }
-    size_t qlen = o + 1 - ZJ_DNS_HEADER_LEN;
-    off[labels] = (uint8_t)(qlen - 1);
     /* lower-cased and zero-padded to whole words, as hash_padded reads it */
     uint8_t lname[ZJ_DNS_MAX_NAME + 16];
     memcpy(lname, pkt + ZJ_DNS_HEADER_LEN, qlen);
