@@ -721,10 +721,13 @@ static inline size_t scan_qname(const uint8_t *pkt, size_t len, uint8_t off[ZJ_D
 size_t zj_anstab_answer(const zj_imgset_t *set, zj_responder_t *rs, const uint8_t *pkt, size_t len,
                         bool is_tcp, uint8_t *out, size_t out_cap)
 {
-    /* one question, nothing in answer or authority, at most one additional (the OPT); a
-     * query (QR 0, opcode QUERY) */
-    if (len < ZJ_DNS_HEADER_LEN + 5 || (pkt[2] & 0xF8) != 0 || zj_be16(pkt + 4) != 1 ||
-        zj_be32(pkt + 6) != 0 || pkt[10] != 0 || pkt[11] > 1) {
+    /* a query (QR 0, opcode QUERY); counts: one question, nothing in answer or authority, at
+     * most one additional (the OPT), i.e. bytes 4-11 are 0 1 0 0 0 0 0 0|1 (one 8-byte compare,
+     * in either byte order) */
+    static const uint8_t counts[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+    static const uint8_t counts_mask[8] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE};
+    if (len < ZJ_DNS_HEADER_LEN + 5 || (pkt[2] & 0xF8) != 0 ||
+        (load8(pkt + 4) & load8(counts_mask)) != load8(counts)) {
         return ZJ_ANSTAB_PASS;
     }
     uint8_t off[ZJ_DNS_MAX_LABELS];
