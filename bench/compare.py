@@ -66,7 +66,7 @@ def gen_zone(path, names=10000):
         for i in range(names):
             f.write(f"h{i} A 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}\n")
             if i % 4 == 0:
-                f.write(f"h{i} AAAA 2001:db8::{i:x}\n")
+                f.write(f"h{i} AAAA 2001:db8::{i >> 16:x}:{i & 0xFFFF:x}\n")
             if i % 50 == 0:
                 f.write(f"c{i} CNAME h{i}\n")
         f.write("*.wild A 192.0.2.9\n")
