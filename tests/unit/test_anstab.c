@@ -659,18 +659,24 @@ static void test_sweep_one_image(void **state)
     assert_true(used > n / 3);
 }
 
+/* A set of three images: a root zone, example.com, and sub.example.com in its own image. */
+static void fx_three_images(fx_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    const char *root[] = {ROOTZONE, NULL};
+    const char *parent[] = {ZONE, NULL};
+    const char *child[] = {SUBZONE, NULL};
+    fx_add(f, root);
+    fx_add(f, parent);
+    fx_add(f, child);
+    fx_index(f);
+}
+
 static void test_sweep_three_images(void **state)
 {
     (void)state;
     fx_t f;
-    memset(&f, 0, sizeof(f));
-    const char *root[] = {ROOTZONE, NULL};
-    const char *parent[] = {ZONE, NULL};
-    const char *child[] = {SUBZONE, NULL};
-    fx_add(&f, root);
-    fx_add(&f, parent);
-    fx_add(&f, child);
-    fx_index(&f);
+    fx_three_images(&f);
     responders_reset();
     unsigned n = 0;
     unsigned used = sweep(f.set, &n);
@@ -689,38 +695,28 @@ static void test_sweep_three_images(void **state)
  * the rest: a type the node lacks, a name not in the table, a packet with no question. */
 static void test_prefetch_follows_the_table(void **state)
 {
-    (void)state;
-    fx_t f;
-    memset(&f, 0, sizeof(f));
-    const char *root[] = {ROOTZONE, NULL};
-    const char *parent[] = {ZONE, NULL};
-    const char *child[] = {SUBZONE, NULL};
-    fx_add(&f, parent);
-    fx_index(&f);
+    fx_t *f = *state;
     const unsigned all = ZJ_ANSTAB_PREFETCH_STEPS;
-    assert_int_equal(prefetch_rounds(f.set, "www.example.com.", ZJ_T_A), all);
-    assert_int_equal(prefetch_rounds(f.set, "WwW.ExAmPlE.cOm.", ZJ_T_A), all);
-    assert_int_equal(prefetch_rounds(f.set, "mail.example.com.", ZJ_T_AAAA), all);
-    assert_int_equal(prefetch_rounds(f.set, "example.com.", ZJ_T_MX), all);
-    assert_int_equal(prefetch_rounds(f.set, "www.example.com.", ZJ_T_TXT), 2);
-    assert_int_equal(prefetch_rounds(f.set, "nope.example.com.", ZJ_T_A), 0);
+    assert_int_equal(prefetch_rounds(f->set, "www.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f->set, "WwW.ExAmPlE.cOm.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(f->set, "mail.example.com.", ZJ_T_AAAA), all);
+    assert_int_equal(prefetch_rounds(f->set, "example.com.", ZJ_T_MX), all);
+    assert_int_equal(prefetch_rounds(f->set, "www.example.com.", ZJ_T_TXT), 2);
+    assert_int_equal(prefetch_rounds(f->set, "nope.example.com.", ZJ_T_A), 0);
     zj_anstab_hint_t hint;
     static const uint8_t header_only[12] = {1, 2, 0, 0, 0, 1};
-    zj_anstab_prefetch_start(f.set, header_only, sizeof(header_only), &hint);
+    zj_anstab_prefetch_start(f->set, header_only, sizeof(header_only), &hint);
     zj_anstab_prefetch_step(&hint);
     assert_null(hint.t);
     assert_int_equal(hint.stage, 0);
-    fx_close(&f);
 
-    fx_add(&f, root);
-    fx_add(&f, parent);
-    fx_add(&f, child);
-    fx_index(&f);
-    assert_int_equal(prefetch_rounds(f.set, "www.sub.example.com.", ZJ_T_A), all);
-    assert_int_equal(prefetch_rounds(f.set, "NS1.example.com.", ZJ_T_A), all);
-    assert_int_equal(prefetch_rounds(f.set, "a.root-servers.test.", ZJ_T_A), all);
-    assert_int_equal(prefetch_rounds(f.set, "nothing.test.", ZJ_T_A), 0);
-    fx_close(&f);
+    fx_t three;
+    fx_three_images(&three);
+    assert_int_equal(prefetch_rounds(three.set, "www.sub.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(three.set, "NS1.example.com.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(three.set, "a.root-servers.test.", ZJ_T_A), all);
+    assert_int_equal(prefetch_rounds(three.set, "nothing.test.", ZJ_T_A), 0);
+    fx_close(&three);
 }
 
 /* The same apex in two images (a set zj_imgset_check did not see): the set's directory picks
@@ -1229,7 +1225,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_one_image, setup_one, teardown_fx),
         cmocka_unit_test(test_sweep_three_images),
         cmocka_unit_test(test_duplicate_apexes_across_images),
-        cmocka_unit_test(test_prefetch_follows_the_table),
+        cmocka_unit_test_setup_teardown(test_prefetch_follows_the_table, setup_one, teardown_fx),
         cmocka_unit_test(test_label_counts_up_to_127),
         cmocka_unit_test(test_body_and_pointer_bounds),
         cmocka_unit_test(test_nodes_with_many_types),
