@@ -67,6 +67,13 @@ void zj_responder_init(zj_responder_t *r, const zj_answer_cfg_t *cfg, uint64_t s
 size_t zj_answer_general(zj_responder_t *r, const zj_imgset_t *set, const uint8_t *q, size_t qlen,
                          const struct sockaddr *src, bool is_tcp, uint8_t *out, size_t out_cap);
 
+/** Whether zj_answer tries the set's answer tables first: not with response rate limiting on
+ *  (each response must pass the limiter, which the general path applies). */
+static inline bool zj_answer_uses_table(const zj_responder_t *r, const zj_imgset_t *set)
+{
+    return set != NULL && r->cfg->rrl == NULL;
+}
+
 /** Answer one query. q/qlen is the received packet; src the client's address (for policies and
  *  ECS; may be NULL); is_tcp selects the size limit (65535 over TCP, else the EDNS/512 rules).
  *  The response is written to out (out_cap bytes; 4096 is enough for UDP, 65535 for TCP).
@@ -79,7 +86,7 @@ static inline size_t zj_answer(zj_responder_t *r, const zj_imgset_t *set, const 
                                size_t qlen, const struct sockaddr *src, bool is_tcp, uint8_t *out,
                                size_t out_cap)
 {
-    if (set != NULL && r->cfg->rrl == NULL) {
+    if (zj_answer_uses_table(r, set)) {
         size_t n = zj_anstab_answer(set, r, q, qlen, is_tcp, out, out_cap);
         if (n != ZJ_ANSTAB_PASS) {
             return n;

@@ -167,7 +167,6 @@ void zj_worker_prefetch(const zj_imgset_t *set, const zj_msg_t *msgs, size_t n);
  *  answers for a batch when --bench-echo is on or no image set is published; the tick of
  *  the TCP timers, returning the next wait; the log line of a failed backend. */
 void zj_worker_answer_cold(zj_worker_t *w, zj_msg_t *msgs, size_t n);
-
 int zj_worker_tick(zj_worker_t *w);
 void zj_worker_fail(zj_worker_t *w, int rc);
 
@@ -195,7 +194,7 @@ zj_worker_loop(zj_worker_t *w, zj_io_recv_batch_fn *recv_batch, zj_io_send_batch
         if (n > 0) {
             const zj_imgset_t *set = zj_swap_enter(w->id);
             if (likely(set != NULL && !w->is_bench_echo)) {
-                if (n > 1 && w->resp.cfg->rrl == NULL) {
+                if (n > 1 && zj_answer_uses_table(&w->resp, set)) {
                     zj_worker_prefetch(set, msgs, (size_t)n);
                 }
                 for (int i = 0; i < n; i++) {
