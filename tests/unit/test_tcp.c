@@ -15,6 +15,8 @@
 #include "zonejet/err.h"
 #include "net/tcp.h"
 
+#include "addr4.h"
+
 static const zj_tcp_limits_t limits = {
     .max_conns = 64,
     .max_conns_per_ip = 2,
@@ -22,18 +24,6 @@ static const zj_tcp_limits_t limits = {
     .msg_timeout_ms = 100,
     .max_inflight = 2,
 };
-
-static zj_addr_t addr4(const char *ip, uint16_t port)
-{
-    zj_addr_t a;
-    memset(&a, 0, sizeof(a));
-    struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&a.ss;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    assert_int_equal(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
-    a.len = sizeof(*sin);
-    return a;
-}
 
 static zj_tcp_conn_t *conn(zj_tcp_table_t *t, const char *ip, uint64_t now_ms)
 {

@@ -31,6 +31,8 @@
 #include "net/worker.h"
 #include "zone/swap.h"
 
+#include "addr4.h"
+
 /* Clients of the gap test; each sends one datagram, every third one too short to answer. */
 #define N_CLIENTS 24
 
@@ -56,18 +58,6 @@ static uint64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static zj_addr_t addr4(const char *ip, uint16_t port)
-{
-    zj_addr_t a;
-    memset(&a, 0, sizeof(a));
-    struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&a.ss;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(port);
-    assert_int_equal(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
-    a.len = sizeof(*sin);
-    return a;
 }
 
 /* Open the worker's sockets on ip (port chosen by the kernel) and fill in the worker; the
