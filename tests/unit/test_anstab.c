@@ -204,6 +204,26 @@ static void responders_reset(void)
     zj_responder_init(&rg, &cfg, 1);
 }
 
+/* A set of the one image that text (zone files, concatenated) compiles to; responders reset. */
+static void fx_one_text(fx_t *f, const char *text)
+{
+    memset(f, 0, sizeof(*f));
+    const char *texts[] = {text, NULL};
+    fx_add(f, texts);
+    fx_index(f);
+    responders_reset();
+}
+
+/* The start of a generated zone: origin, SOA, NS and its address. Returns the length written. */
+static size_t zone_head(char *text, size_t cap, const char *origin)
+{
+    int n =
+        snprintf(text, cap,
+                 "$ORIGIN %s\n$TTL 60\n@ SOA ns host 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n", origin);
+    assert_true(n > 0 && (size_t)n < cap);
+    return (size_t)n;
+}
+
 /* ---- queries ----------------------------------------------------------------------------- */
 
 typedef struct mode {
@@ -501,11 +521,7 @@ static unsigned prefetch_rounds(const zj_imgset_t *set, const char *name, uint16
 static int setup_one(void **state)
 {
     static fx_t f;
-    memset(&f, 0, sizeof(f));
-    const char *texts[] = {ZONE, NULL};
-    fx_add(&f, texts);
-    fx_index(&f);
-    responders_reset();
+    fx_one_text(&f, ZONE);
     *state = &f;
     return 0;
 }
@@ -805,9 +821,7 @@ static void test_body_and_pointer_bounds(void **state)
 {
     (void)state;
     static char text[1 << 16];
-    size_t o = (size_t)snprintf(text, sizeof(text),
-                                "$ORIGIN bounds.example.\n$TTL 60\n@ SOA ns host 1 2 3 4 5\n"
-                                "@ NS ns\nns A 192.0.2.1\n");
+    size_t o = zone_head(text, sizeof(text), "bounds.example.");
     /* one TXT record whose RR is 12 + rdlen bytes: rdlen 3988 and 3989 */
     for (int extra = 0; extra < 2; extra++) {
         o += (size_t)snprintf(text + o, sizeof(text) - o, "b%d TXT", 4000 + extra);
@@ -834,11 +848,7 @@ static void test_body_and_pointer_bounds(void **state)
     }
     assert_true(o < sizeof(text) - 1);
     fx_t f;
-    memset(&f, 0, sizeof(f));
-    const char *texts[] = {text, NULL};
-    fx_add(&f, texts);
-    fx_index(&f);
-    responders_reset();
+    fx_one_text(&f, text);
     const qmode_t *tcp = &MODES[3];
     assert_true(diff_name(f.set, "b4000.bounds.example.", ZJ_T_TXT, tcp));
     assert_false(diff_name(f.set, "b4001.bounds.example.", ZJ_T_TXT, tcp));
@@ -853,9 +863,7 @@ static void test_nodes_with_many_types(void **state)
 {
     (void)state;
     static char text[1 << 16];
-    size_t o = (size_t)snprintf(text, sizeof(text),
-                                "$ORIGIN types.example.\n$TTL 60\n@ SOA ns host 1 2 3 4 5\n"
-                                "@ NS ns\nns A 192.0.2.1\n");
+    size_t o = zone_head(text, sizeof(text), "types.example.");
     for (unsigned k = 0; k < 260; k++) {
         o += (size_t)snprintf(text + o, sizeof(text) - o, "many TYPE%u \\# 1 %02x\n", 65000 + k,
                               k & 0xFF);
@@ -865,11 +873,7 @@ static void test_nodes_with_many_types(void **state)
     }
     assert_true(o < sizeof(text) - 1);
     fx_t f;
-    memset(&f, 0, sizeof(f));
-    const char *texts[] = {text, NULL};
-    fx_add(&f, texts);
-    fx_index(&f);
-    responders_reset();
+    fx_one_text(&f, text);
     unsigned used = 0;
     for (unsigned k = 0; k < 260; k++) {
         used += diff_name(f.set, "many.types.example.", (uint16_t)(65000 + k), &MODES[k % 6]);
